@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# Multi-stage: build with dev dependencies, ship only production dependencies on Debian bookworm slim
+# (the uWebSockets.js binary needs glibc).
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production \
+    ARTIFACTAPI_DATA_DIR=/data \
+    PORT=8080
+# Where the network allows, the official uWebSockets.js release (no 1e9 Content-Length limit) can replace the
+# registry build:  --build-arg UWS_OFFICIAL=v20.52.0
+ARG UWS_OFFICIAL=
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+RUN if [ -n "$UWS_OFFICIAL" ]; then \
+      apt-get update && apt-get install -y --no-install-recommends ca-certificates curl && \
+      rm -rf node_modules/uWebSockets.js && mkdir -p node_modules/uWebSockets.js && \
+      curl -fsSL "https://github.com/uNetworking/uWebSockets.js/archive/refs/tags/${UWS_OFFICIAL}.tar.gz" \
+        | tar -xz --strip-components=1 -C node_modules/uWebSockets.js && \
+      apt-get purge -y curl && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "dist/main.js"]
+CMD ["serve"]

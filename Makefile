@@ -1,0 +1,36 @@
+# The two commands a new user needs:  make run   and   make test
+SHELL := /bin/bash
+NODE_MODULES_STAMP := node_modules/.package-lock.json
+
+.PHONY: run test build install deps lint bench bench-memory clean
+
+$(NODE_MODULES_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(NODE_MODULES_STAMP)
+
+build: install
+	npx tsc -p tsconfig.json
+
+## run: install and start the server on the embedded default (no PostgreSQL/Redis/S3 needed; data in ./data)
+run: build
+	node dist/main.js serve
+
+deps:
+	./scripts/test-deps.sh
+	./scripts/services.sh
+
+## test: install what is needed and run the whole suite (every server-level test runs on both HTTP engines)
+test: build deps
+	npx vitest run
+
+lint: install
+	npx tsc -p tsconfig.json --noEmit
+
+## bench-memory: RSS growth and throughput of a 2 GiB upload and download through a generic repository
+bench-memory: build
+	node native-bench/generic-memory.mjs
+
+clean:
+	rm -rf dist

@@ -1,0 +1,114 @@
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { badRequest, HttpError } from '../errors.js';
+import type { Database, Queryable } from '../db/types.js';
+import { getBlob, insertBlobIfAbsent, type BlobRow } from '../db/blobs-table.js';
+import type { Digests, HashAlgorithm, Hasher } from '../hashing/types.js';
+import { verifyDigests } from '../hashing/digest.js';
+import type { BlobStore, ByteRange } from '../storage/types.js';
+import { byteLimit } from './limit.js';
+
+export interface IngestOptions {
+  /** Refuse bodies larger than this (413, nothing stored). */
+  maxBytes?: number;
+  /** When known, the body must be exactly this long. */
+  expectedSize?: number;
+  /** Digests the body must match (DIGEST_MISMATCH otherwise, nothing stored). */
+  expected?: Digests;
+  /** Extra digests to compute besides sha256 (npm sha512, pypi md5, ...). */
+  algorithms?: HashAlgorithm[];
+  signal?: AbortSignal;
+}
+
+/** Bytes hashed and staged, not visible to anyone until `commit`. */
+export interface IngestedBlob {
+  sha256: string;
+  size: number;
+  digests: Digests;
+  /** Read the staged bytes back (formats inspect archives before commit). */
+  open(): Promise<Readable>;
+  /** Make it durable and recorded; returns the blob row (an existing one if the digest was already stored). */
+  commit(q?: Queryable): Promise<BlobRow>;
+  discard(): Promise<void>;
+}
+
+/** The bytes are not what the client or the index promised (400 for uploads; the remote engine maps it to 502). */
+export class DigestMismatchError extends HttpError {
+  constructor(
+    readonly algorithm: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(400, 'DIGEST_MISMATCH', `${algorithm} digest mismatch: expected ${expected}, got ${actual}`, { algorithm, expected, actual });
+  }
+}
+
+/**
+ * Content-addressed blobs: the one place where a byte stream becomes a stored, hashed, deduplicated
+ * blob. Local uploads, remote fetches and (later) docker uploads all go through here.
+ */
+export class BlobService {
+  constructor(
+    readonly store: BlobStore,
+    private readonly db: Database,
+    private readonly hasher: Hasher,
+  ) {}
+
+  /** Stream a body through the hasher into staging; verifies size and digests before returning. */
+  async ingest(body: Readable, opts: IngestOptions = {}): Promise<IngestedBlob> {
+    const algorithms: HashAlgorithm[] = ['sha256', ...(opts.algorithms ?? []).filter((a) => a !== 'sha256')];
+    for (const a of Object.keys(opts.expected ?? {}) as HashAlgorithm[]) if (!algorithms.includes(a)) algorithms.push(a);
+    const staged = this.store.stage({ sizeHint: opts.expectedSize, signal: opts.signal });
+    const hashing = this.hasher.stream({ algorithms });
+    const stages: NodeJS.ReadWriteStream[] = [];
+    if (opts.maxBytes !== undefined) stages.push(byteLimit(opts.maxBytes));
+    try {
+      await pipeline([body, ...stages, hashing, staged.sink] as unknown as [Readable, NodeJS.WritableStream], opts.signal ? { signal: opts.signal } : {});
+      const [{ size, digests }] = await Promise.all([hashing.result, staged.done]);
+      if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
+        throw badRequest('SIZE_MISMATCH', `body has ${size} bytes, expected ${opts.expectedSize}`);
+      }
+      const bad = opts.expected ? verifyDigests({ size, digests }, opts.expected) : null;
+      if (bad) throw new DigestMismatchError(bad, opts.expected![bad]!, digests[bad] ?? '');
+      const sha256 = digests.sha256!;
+      let done = false;
+      return {
+        sha256,
+        size,
+        digests,
+        open: () => staged.readStaged(),
+        commit: async (q: Queryable = this.db) => {
+          done = true;
+          return this.commitStaged(q, sha256, size, () => staged.commit(sha256));
+        },
+        discard: async () => {
+          if (!done) await staged.abort();
+          done = true;
+        },
+      };
+    } catch (err) {
+      await staged.abort(err);
+      hashing.destroy();
+      throw err;
+    }
+  }
+
+  /** Adopt a complete local file (a remote download's spool) whose digest is already verified. */
+  async adoptFile(path: string, sha256: string, size: number): Promise<BlobRow> {
+    const existing = await getBlob(this.db, sha256);
+    if (existing) return existing;
+    return this.commitStaged(this.db, sha256, size, () => this.store.putFile(path, sha256, size));
+  }
+
+  private async commitStaged(q: Queryable, sha256: string, size: number, commit: () => Promise<{ key: string }>): Promise<BlobRow> {
+    const { key } = await commit();
+    const row = await insertBlobIfAbsent(q, { sha256, size, storageKey: key });
+    // Someone committed the same digest first under another key (s3): keep theirs, drop ours.
+    if (row.storageKey !== key) await this.store.delete(key);
+    return row;
+  }
+
+  async open(blob: Pick<BlobRow, 'storageKey'>, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    return this.store.read(blob.storageKey, range, signal);
+  }
+}

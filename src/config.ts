@@ -1,0 +1,107 @@
+import path from 'node:path';
+import type { EngineName } from './http/types.js';
+
+/** Everything the server reads from its environment, validated once at start-up. */
+export interface AppConfig {
+  host: string;
+  port: number;
+  engine: EngineName;
+  dataDir: string;
+  databaseUrl?: string;
+  /** PostgreSQL schema to use (tests run each suite in its own). */
+  databaseSchema?: string;
+  redisUrl?: string;
+  redisPrefix: string;
+  s3?: {
+    endpoint?: string;
+    bucket: string;
+    region: string;
+    accessKeyId?: string;
+    secretAccessKey?: string;
+    forcePathStyle: boolean;
+    prefix?: string;
+  };
+  adminToken?: string;
+  /** YAML file declaring repositories. */
+  configFile?: string;
+  /** Largest accepted upload body in bytes. */
+  maxUploadBytes: number;
+  /** Base URL clients reach us at, for rewritten links (default: from the Host header). */
+  publicUrl?: string;
+  upstream: {
+    connectTimeoutMs: number;
+    /** Abort an upstream response that sends nothing for this long. */
+    idleTimeoutMs: number;
+  };
+  hashThreads: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, def: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = Number(raw);
+  if (!Number.isSafeInteger(v) || v < min) throw new ConfigError(`${name} must be an integer ≥ ${min}, got "${raw}"`);
+  return v;
+}
+
+function bool(env: NodeJS.ProcessEnv, name: string, def: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === '') return def;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+/** Sizes like `10g`, `512m`, `1048576`. */
+export function parseSize(raw: string): number {
+  const m = /^(\d+)\s*([kmgt]?)i?b?$/i.exec(raw.trim());
+  if (!m) throw new ConfigError(`invalid size "${raw}"`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Number(m[1]) * mult;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const engine = (env.ARTIFACTAPI_HTTP_ENGINE || 'uws').toLowerCase();
+  if (engine !== 'uws' && engine !== 'node') throw new ConfigError(`ARTIFACTAPI_HTTP_ENGINE must be "uws" or "node", got "${engine}"`);
+  const dataDir = path.resolve(env.ARTIFACTAPI_DATA_DIR || './data');
+  let s3: AppConfig['s3'];
+  if (env.S3_BUCKET) {
+    s3 = {
+      endpoint: env.S3_ENDPOINT || undefined,
+      bucket: env.S3_BUCKET,
+      region: env.S3_REGION || 'us-east-1',
+      accessKeyId: env.S3_ACCESS_KEY_ID || undefined,
+      secretAccessKey: env.S3_SECRET_ACCESS_KEY || undefined,
+      forcePathStyle: bool(env, 'S3_FORCE_PATH_STYLE', Boolean(env.S3_ENDPOINT)),
+      prefix: env.S3_PREFIX || undefined,
+    };
+  } else if (env.S3_ENDPOINT) {
+    throw new ConfigError('S3_ENDPOINT is set but S3_BUCKET is not');
+  }
+  const publicUrl = env.ARTIFACTAPI_PUBLIC_URL?.replace(/\/+$/, '') || undefined;
+  if (publicUrl && !/^https?:\/\/[^/]+(\/.*)?$/.test(publicUrl)) throw new ConfigError(`ARTIFACTAPI_PUBLIC_URL must be an http(s) URL`);
+  return {
+    host: env.HOST || '0.0.0.0',
+    port: int(env, 'PORT', 8080),
+    engine,
+    dataDir,
+    databaseUrl: env.DATABASE_URL || undefined,
+    databaseSchema: env.DATABASE_SCHEMA || undefined,
+    redisUrl: env.REDIS_URL || undefined,
+    redisPrefix: env.REDIS_PREFIX || 'artifactapi:',
+    s3,
+    adminToken: env.ARTIFACTAPI_ADMIN_TOKEN || undefined,
+    configFile: env.ARTIFACTAPI_CONFIG || undefined,
+    maxUploadBytes: env.ARTIFACTAPI_MAX_UPLOAD_SIZE ? parseSize(env.ARTIFACTAPI_MAX_UPLOAD_SIZE) : 64 * 1024 ** 3,
+    publicUrl,
+    upstream: {
+      connectTimeoutMs: int(env, 'ARTIFACTAPI_UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1),
+      idleTimeoutMs: int(env, 'ARTIFACTAPI_UPSTREAM_IDLE_TIMEOUT_MS', 60_000, 1),
+    },
+    hashThreads: int(env, 'ARTIFACTAPI_HASH_THREADS', 2, 1),
+  };
+}

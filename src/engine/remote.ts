@@ -1,0 +1,332 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Metrics } from '../api/metrics.js';
+import type { BlobService } from '../blobs/blob-service.js';
+import type { Cache, Lock } from '../cache/types.js';
+import { getArtifact, touchArtifact, upsertArtifact, type ArtifactRow } from '../db/artifacts-table.js';
+import type { Database } from '../db/types.js';
+import { HttpError, isAbort } from '../errors.js';
+import type { FormatContext, FormatProvider } from '../formats/types.js';
+import { verifyDigests } from '../hashing/digest.js';
+import type { Digests, HashAlgorithm, Hasher } from '../hashing/types.js';
+import type { Logger } from '../log.js';
+import type { Repository } from '../repos/model.js';
+import type { Servable } from '../repos/servable.js';
+import { storedServable } from '../repos/stored.js';
+import { encodePath } from '../util/paths.js';
+import { Spool } from './spool.js';
+import type { UpstreamClient, UpstreamResponse } from './upstream.js';
+
+/** Index documents are rewritten in memory; anything bigger than this is refused rather than buffered. */
+const MAX_REWRITE_BYTES = 256 * 1024 * 1024;
+const LOCK_TTL_MS = 30_000;
+const DEFAULT_MUTABLE_TTL_S = 300;
+const DEFAULT_NEGATIVE_TTL_S = 60;
+
+export interface RemoteEngineDeps {
+  db: Database;
+  cache: Cache;
+  blobs: BlobService;
+  hasher: Hasher;
+  upstream: UpstreamClient;
+  metrics: Metrics;
+  log: Logger;
+  spoolDir: string;
+  /** How long a replica waits for another replica's download of the same path before fetching itself. */
+  crossReplicaWaitMs?: number;
+}
+
+export interface OpenRequest {
+  head: boolean;
+  headers: Record<string, string>;
+  signal: AbortSignal;
+}
+
+/** One upstream download in this process that any number of local clients follow. */
+interface Download {
+  /** Resolves when the upstream answered: a Servable streaming from the spool, or null for 404. */
+  ready: Promise<Servable | null>;
+}
+
+const badGateway = (message: string, detail?: unknown) => new HttpError(502, 'UPSTREAM_ERROR', message, detail);
+
+/**
+ * The remote-repository engine, shared by every package type: immutable content fetched once and
+ * kept, mutable documents cached with a TTL and revalidated, stale-if-error, negative caching,
+ * single-flight within the process (followers stream the same download) and across replicas
+ * (a lock in the cache; other replicas wait for the commit), commit only after verification.
+ */
+export class RemoteEngine {
+  private readonly downloads = new Map<string, Download>();
+
+  constructor(private readonly d: RemoteEngineDeps) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.d.spoolDir, { recursive: true });
+  }
+
+  private ttlSeconds(repo: Repository): number {
+    return repo.settings.mutable_ttl_seconds ?? DEFAULT_MUTABLE_TTL_S;
+  }
+
+  private upstreamUrl(fmt: FormatProvider, ctx: FormatContext, path: string): string {
+    if (fmt.upstreamUrl) return fmt.upstreamUrl(ctx, path);
+    return `${ctx.repo.upstream!.url}/${encodePath(path)}`;
+  }
+
+  async open(fmt: FormatProvider, ctx: FormatContext, path: string, req: OpenRequest): Promise<Servable | null> {
+    const repo = ctx.repo;
+    if (!repo.upstream) throw new HttpError(500, 'INTERNAL', `remote repository ${repo.name} has no upstream`);
+    const cls = fmt.classify(repo, path);
+    const row = await getArtifact(this.d.db, repo.id, path);
+    const labels = { repo: repo.name };
+    if (row) {
+      const fresh = cls === 'immutable' || (row.expiresAt !== null && row.expiresAt.getTime() > Date.now());
+      if (fresh) {
+        this.d.metrics.cache.inc({ ...labels, result: 'hit' });
+        void touchArtifact(this.d.db, repo.id, path).catch(() => {});
+        return storedServable(this.d.blobs, row, 'cache');
+      }
+      return this.revalidate(fmt, ctx, path, row, req);
+    }
+    const negKey = `neg:${repo.id}:${path}`;
+    if (await this.d.cache.get(negKey)) {
+      this.d.metrics.cache.inc({ ...labels, result: 'negative' });
+      return null;
+    }
+    this.d.metrics.cache.inc({ ...labels, result: 'miss' });
+    if (req.head) return this.headUpstream(fmt, ctx, path, req);
+    return this.join(fmt, ctx, path, req, undefined);
+  }
+
+  /** HEAD on a miss asks the upstream with HEAD and caches no body. */
+  private async headUpstream(fmt: FormatProvider, ctx: FormatContext, path: string, req: OpenRequest): Promise<Servable | null> {
+    const res = await this.request(ctx.repo, this.upstreamUrl(fmt, ctx, path), 'HEAD', this.forwardHeaders(req), req.signal);
+    res.body.resume();
+    if (res.status === 404 || res.status === 410) {
+      await this.rememberMissing(ctx.repo, path);
+      return null;
+    }
+    if (res.status !== 200) throw badGateway(`upstream answered ${res.status} to HEAD`);
+    const len = res.headers['content-length'];
+    return {
+      source: 'remote',
+      size: len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined,
+      contentType: res.headers['content-type'] ?? fmt.contentType(path),
+      etag: res.headers.etag,
+      lastModified: res.headers['last-modified'],
+      rangeable: false,
+      open: () => Promise.reject(new Error('HEAD servable has no body')),
+    };
+  }
+
+  private async rememberMissing(repo: Repository, path: string): Promise<void> {
+    const ttl = (repo.settings.negative_ttl_seconds ?? DEFAULT_NEGATIVE_TTL_S) * 1000;
+    if (ttl > 0) await this.d.cache.set(`neg:${repo.id}:${path}`, '1', ttl);
+  }
+
+  /** Forward only what negotiates content (docker manifests, pypi JSON vs HTML, npm abbreviated). */
+  private forwardHeaders(req: OpenRequest): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (req.headers.accept) out.accept = req.headers.accept;
+    return out;
+  }
+
+  private async request(repo: Repository, url: string, method: 'GET' | 'HEAD', headers: Record<string, string>, signal?: AbortSignal): Promise<UpstreamResponse> {
+    try {
+      const res = await this.d.upstream.fetch(repo.upstream!, url, { method, headers, signal });
+      this.d.metrics.upstreamLatency.observe({ repo: repo.name }, res.ms / 1000);
+      this.d.metrics.upstreamRequests.inc({ repo: repo.name, method, status: String(res.status) });
+      return res;
+    } catch (err) {
+      if (isAbort(err)) throw err;
+      this.d.metrics.upstreamRequests.inc({ repo: repo.name, method, status: 'error' });
+      throw badGateway(`upstream request failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** A mutable entry past its TTL: conditional request; 304 extends it; failure serves it stale. */
+  private async revalidate(fmt: FormatProvider, ctx: FormatContext, path: string, row: ArtifactRow, req: OpenRequest): Promise<Servable | null> {
+    const labels = { repo: ctx.repo.name };
+    try {
+      const result = await this.join(fmt, ctx, path, req, row);
+      return result;
+    } catch (err) {
+      if (isAbort(err) || ctx.repo.settings.stale_if_error === false) throw err;
+      this.d.log.warn({ repo: ctx.repo.name, path, err: (err as Error).message }, 'upstream failed, serving stale copy');
+      this.d.metrics.cache.inc({ ...labels, result: 'stale' });
+      return { ...storedServable(this.d.blobs, row, 'cache'), stale: true };
+    }
+  }
+
+  /** Follow the download of this path in this process, or start it. */
+  private async join(fmt: FormatProvider, ctx: FormatContext, path: string, req: OpenRequest, cached: ArtifactRow | undefined): Promise<Servable | null> {
+    const key = `${ctx.repo.id}:${path}`;
+    let dl = this.downloads.get(key);
+    if (!dl) {
+      const ready = this.lead(fmt, ctx, path, req, cached, key);
+      dl = { ready };
+      this.downloads.set(key, dl);
+      // A failed or not-found download is forgotten at once; a successful one when committed.
+      ready.then(
+        (s) => s === null && this.downloads.get(key) === dl && this.downloads.delete(key),
+        () => this.downloads.get(key) === dl && this.downloads.delete(key),
+      );
+    }
+    return dl.ready;
+  }
+
+  /** Take the cross-replica lock, or wait for the replica that holds it to commit. */
+  private async lead(fmt: FormatProvider, ctx: FormatContext, path: string, req: OpenRequest, cached: ArtifactRow | undefined, key: string): Promise<Servable | null> {
+    const lockKey = `fetch:${key}`;
+    const deadline = Date.now() + (this.d.crossReplicaWaitMs ?? 120_000);
+    let delay = 20;
+    for (;;) {
+      const lock = await this.d.cache.tryLock(lockKey, LOCK_TTL_MS);
+      if (lock) return this.fetch(fmt, ctx, path, req, cached, key, lock);
+      // Another replica is downloading: serve its result when it lands.
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 500);
+      const row = await getArtifact(this.d.db, ctx.repo.id, path);
+      if (row && (!cached || row.updatedAt.getTime() > cached.updatedAt.getTime())) {
+        this.d.metrics.cache.inc({ repo: ctx.repo.name, result: 'hit' });
+        this.downloads.delete(key);
+        return storedServable(this.d.blobs, row, 'cache');
+      }
+      if (await this.d.cache.get(`neg:${ctx.repo.id}:${path}`)) return null;
+      if (Date.now() > deadline) return this.fetch(fmt, ctx, path, req, cached, key, undefined);
+    }
+  }
+
+  private async fetch(fmt: FormatProvider, ctx: FormatContext, path: string, req: OpenRequest, cached: ArtifactRow | undefined, key: string, lock: Lock | undefined): Promise<Servable | null> {
+    const repo = ctx.repo;
+    const abort = new AbortController();
+    const keepAlive = lock ? setInterval(() => void lock.extend(LOCK_TTL_MS), LOCK_TTL_MS / 3) : undefined;
+    const finish = () => {
+      clearInterval(keepAlive);
+      void lock?.release();
+    };
+    let res: UpstreamResponse;
+    try {
+      const headers = this.forwardHeaders(req);
+      if (cached?.etag) headers['if-none-match'] = cached.etag;
+      if (cached?.lastModified) headers['if-modified-since'] = cached.lastModified;
+      res = await this.request(repo, this.upstreamUrl(fmt, ctx, path), 'GET', headers, abort.signal);
+    } catch (err) {
+      finish();
+      throw err;
+    }
+    try {
+      if (res.status === 304 && cached) {
+        res.body.resume();
+        const row = await upsertArtifact(this.d.db, { ...cached, expiresAt: new Date(Date.now() + this.ttlSeconds(repo) * 1000), fetchedAt: new Date() });
+        this.d.metrics.cache.inc({ repo: repo.name, result: 'revalidated' });
+        this.downloads.delete(key);
+        finish();
+        return storedServable(this.d.blobs, row.row, 'cache');
+      }
+      if (res.status === 404 || res.status === 410) {
+        res.body.resume();
+        await this.rememberMissing(repo, path);
+        finish();
+        return null;
+      }
+      if (res.status !== 200) {
+        res.body.resume();
+        throw badGateway(`upstream answered ${res.status}`, { status: res.status });
+      }
+    } catch (err) {
+      finish();
+      throw err;
+    }
+    return this.stream(fmt, ctx, path, res, abort, key, finish);
+  }
+
+  /** Spool the body while clients follow it; verify, commit, then forget the download. */
+  private async stream(fmt: FormatProvider, ctx: FormatContext, path: string, res: UpstreamResponse, abort: AbortController, key: string, finish: () => void): Promise<Servable> {
+    const repo = ctx.repo;
+    const cls = fmt.classify(repo, path);
+    const expected: Digests = (await fmt.expectedDigests?.(ctx, path)) ?? {};
+    const lenHeader = res.headers['content-length'];
+    const upstreamLength = lenHeader !== undefined && /^\d+$/.test(lenHeader) ? Number(lenHeader) : undefined;
+    const rewriting = cls === 'mutable' && fmt.rewriteDocument !== undefined;
+    const algorithms: HashAlgorithm[] = ['sha256', ...(Object.keys(expected) as HashAlgorithm[]).filter((a) => a !== 'sha256')];
+    const spool = new Spool(join(this.d.spoolDir, randomUUID()));
+    const contentType = res.headers['content-type'] ?? fmt.contentType(path);
+    this.d.metrics.downloadsInFlight.inc({}, 1);
+
+    // The fetch belongs to its readers: when the last one leaves before the end, stop downloading.
+    spool.on('reader-gone', () => {
+      if (spool.readerCount === 0 && !spool.complete && !spool.failure) abort.abort(Spool.abortedError());
+    });
+
+    const run = async () => {
+      let source: Readable = res.body;
+      if (rewriting) {
+        const doc = await readBounded(res.body, MAX_REWRITE_BYTES);
+        source = Readable.from([await fmt.rewriteDocument!(ctx, path, doc)]);
+      }
+      const hashing = this.d.hasher.stream({ algorithms });
+      await pipeline(source, hashing, spool.writer(), { signal: abort.signal });
+      const { size, digests } = await hashing.result;
+      if (!rewriting && upstreamLength !== undefined && size !== upstreamLength) {
+        throw badGateway(`upstream body was ${size} bytes, Content-Length said ${upstreamLength}`);
+      }
+      const bad = verifyDigests({ size, digests }, expected);
+      if (bad) throw badGateway(`upstream ${bad} digest mismatch for ${path}`, { expected: expected[bad], actual: digests[bad] });
+      spool.finish();
+      const blob = await this.d.blobs.adoptFile(spool.path, digests.sha256!, size);
+      const now = new Date();
+      await upsertArtifact(this.d.db, {
+        repoId: repo.id,
+        path,
+        sha256: blob.sha256,
+        size,
+        contentType,
+        source: 'remote',
+        digests: Object.fromEntries(Object.entries(digests).filter(([a]) => a !== 'sha256')),
+        etag: rewriting ? null : (res.headers.etag ?? null),
+        lastModified: res.headers['last-modified'] ?? null,
+        metadata: {},
+        fetchedAt: now,
+        expiresAt: cls === 'mutable' ? new Date(now.getTime() + this.ttlSeconds(repo) * 1000) : null,
+      });
+    };
+    run()
+      .catch((err: Error) => {
+        spool.fail(err);
+        if (!isAbort(err)) this.d.log.warn({ repo: repo.name, path, err: err.message }, 'remote download failed; nothing committed');
+        res.body.destroy();
+      })
+      .finally(() => {
+        this.d.metrics.downloadsInFlight.inc({}, -1);
+        this.downloads.delete(key);
+        finish();
+        void spool.dispose();
+      });
+
+    return {
+      source: 'remote',
+      size: rewriting ? undefined : upstreamLength,
+      contentType,
+      etag: rewriting ? undefined : res.headers.etag,
+      lastModified: res.headers['last-modified'],
+      rangeable: false,
+      open: async () => spool.reader(),
+    };
+  }
+}
+
+async function readBounded(body: Readable, max: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    n += (c as Buffer).length;
+    if (n > max) throw badGateway(`upstream document exceeds ${max} bytes`);
+    parts.push(c as Buffer);
+  }
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,19 @@
+import { generic } from './generic/index.js';
+import type { FormatProvider } from './types.js';
+
+/** Every package type the server knows. Adding a format = one folder + one line here. */
+const PROVIDERS: FormatProvider[] = [generic];
+
+export class FormatRegistry {
+  private readonly byType = new Map(PROVIDERS.map((p) => [p.type, p]));
+
+  get types(): ReadonlySet<string> {
+    return new Set(this.byType.keys());
+  }
+
+  get(type: string): FormatProvider {
+    const p = this.byType.get(type);
+    if (!p) throw new Error(`no format provider for package type ${type}`);
+    return p;
+  }
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+import { startApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { rootLogger } from './log.js';
+
+const USAGE = `usage: artifactapi <command>
+
+commands:
+  serve        start the server (configuration from the environment; see README)
+  help         this text
+`;
+
+async function serve(): Promise<void> {
+  const config = loadConfig();
+  const app = await startApp(config, { log: rootLogger });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    rootLogger.info({ signal }, 'draining in-flight requests');
+    app.stop(Number(process.env.ARTIFACTAPI_SHUTDOWN_GRACE_MS ?? 25_000)).then(
+      () => process.exit(0),
+      (err) => {
+        rootLogger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd = 'help'] = argv;
+  switch (cmd) {
+    case 'serve':
+      return serve();
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      process.stderr.write(`artifactapi: unknown command "${cmd}"\n${USAGE}`);
+      process.exit(2);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`artifactapi: configuration error: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`artifactapi: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,59 @@
+import type { Readable } from 'node:stream';
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive. */
+  end: number;
+}
+
+export interface ObjectStat {
+  key: string;
+  size: number;
+  mtime: Date;
+}
+
+/**
+ * Where a staged write ended up. `key` is what metadata records; for the fs driver it is the
+ * content-addressed path, for s3 the unique object key the bytes were uploaded to
+ * (no server-side copy on commit).
+ */
+export interface CommittedObject {
+  key: string;
+  size: number;
+}
+
+/** A write in progress. Bytes become readable only after `commit`. */
+export interface StagedWrite {
+  /** Writable side: pipe the body into it (backpressured). */
+  readonly sink: NodeJS.WritableStream & import('node:stream').Writable;
+  /** Resolves when every byte written to `sink` is durable in the staging area. */
+  readonly done: Promise<{ size: number }>;
+  /** Make the staged bytes durable under the final name for `sha256`. Idempotent per digest. */
+  commit(sha256: string): Promise<CommittedObject>;
+  /** Discard everything staged (on abort, mismatch, size limit). Never throws. */
+  abort(reason?: unknown): Promise<void>;
+}
+
+/**
+ * The blob store: immutable objects, written once through a staging step, read with optional
+ * byte ranges. Blobs are content-addressed by SHA-256; metadata (db/) records the key each digest
+ * lives at, so one copy per digest exists whatever repository refers to it.
+ */
+export interface BlobStore {
+  readonly driver: 'fs' | 's3';
+  /** Start a staged write. `sizeHint` lets s3 pick a part size (parts ≥ 5 MiB, ≤ 10 000 parts). */
+  stage(options?: { sizeHint?: number; signal?: AbortSignal }): StagedWrite;
+  /** Stream an object (or a byte range of it). Rejects with code 'ENOENT' when missing. */
+  read(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
+  stat(key: string): Promise<ObjectStat | null>;
+  /** Delete an object; a missing object is not an error. */
+  delete(key: string): Promise<void>;
+  /** Every committed object (for GC: objects no metadata refers to). */
+  list(): AsyncIterable<ObjectStat>;
+  /** Remove staging leftovers older than `olderThanMs` (crashed writes, abandoned multipart uploads). */
+  sweepStaging(olderThanMs: number): Promise<number>;
+  /** Cheap liveness probe for /health. */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,106 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A real static upstream: nginx from apt serving a directory on 127.0.0.1, with an access log to count requests. */
+export interface StaticUpstream {
+  url: string;
+  root: string;
+  port: number;
+  /** Requests nginx logged for a path (waits a moment for the log to flush). */
+  countRequests(path: string, method?: string): Promise<number>;
+  stop(): Promise<void>;
+  /** kill -9: connections in flight are cut mid-body. */
+  kill(): void;
+  restart(): Promise<void>;
+}
+
+export const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function waitListening(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'HEAD' });
+      await res.arrayBuffer();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  throw new Error(`nginx did not start on port ${port}`);
+}
+
+export async function startNginx(opts: { root?: string; limitRate?: string } = {}): Promise<StaticUpstream> {
+  const dir = await mkdtemp(join(tmpdir(), 'aa-nginx-'));
+  const root = opts.root ?? join(dir, 'www');
+  await mkdir(root, { recursive: true });
+  const port = await freePort();
+  const log = join(dir, 'access.log');
+  const conf = join(dir, 'nginx.conf');
+  await writeFile(
+    conf,
+    `daemon off;
+worker_processes 1;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'error.log')} warn;
+events { worker_connections 1024; }
+http {
+  access_log ${log};
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  types { application/json json; text/html html; application/gzip gz tgz; }
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    autoindex on;
+    ${opts.limitRate ? `limit_rate ${opts.limitRate};` : ''}
+  }
+}
+`,
+  );
+  let proc: ChildProcess | undefined;
+  const start = async () => {
+    proc = spawn(NGINX, ['-c', conf, '-p', dir], { stdio: 'ignore' });
+    await waitListening(port);
+  };
+  await start();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    root,
+    port,
+    async countRequests(path: string, method = 'GET') {
+      await new Promise((r) => setTimeout(r, 50));
+      const text = await readFile(log, 'utf8').catch(() => '');
+      return text.split('\n').filter((l) => l.includes(`"${method} ${path} HTTP`)).length;
+    },
+    async stop() {
+      if (!proc || proc.exitCode !== null) return;
+      const p = proc;
+      await new Promise<void>((resolve) => {
+        p.once('exit', () => resolve());
+        p.kill('SIGTERM');
+      });
+    },
+    kill() {
+      proc?.kill('SIGKILL');
+    },
+    async restart() {
+      await this.stop();
+      await start();
+    },
+  };
+}
