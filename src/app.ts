@@ -7,7 +7,7 @@ import { BlobService } from './blobs/blob-service.js';
 import { createCache } from './cache/index.js';
 import type { Cache } from './cache/types.js';
 import type { AppConfig } from './config.js';
-import { artifactQuery } from './db/artifact-query.js';
+import { artifactQuery } from './repos/artifact-query.js';
 import { openDatabase } from './db/index.js';
 import type { Database } from './db/types.js';
 import { RemoteEngine } from './engine/remote.js';

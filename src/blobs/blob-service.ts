@@ -68,7 +68,7 @@ export class BlobService {
       if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
         throw badRequest('SIZE_MISMATCH', `body has ${size} bytes, expected ${opts.expectedSize}`);
       }
-      const bad = opts.expected ? verifyDigests({ size, digests }, opts.expected) : null;
+      const bad = opts.expected ? verifyDigests({ digests }, opts.expected) : null;
       if (bad) throw new DigestMismatchError(bad, opts.expected![bad]!, digests[bad] ?? '');
       const sha256 = digests.sha256!;
       let done = false;

@@ -226,7 +226,7 @@ export class RemoteEngine {
         this.d.metrics.cache.inc({ repo: repo.name, result: 'revalidated' });
         this.downloads.delete(key);
         finish();
-        return storedServable(this.d.blobs, row.row, 'cache');
+        return storedServable(this.d.blobs, row, 'cache');
       }
       if (res.status === 404 || res.status === 410) {
         res.body.resume();
@@ -275,7 +275,7 @@ export class RemoteEngine {
       if (!rewriting && upstreamLength !== undefined && size !== upstreamLength) {
         throw badGateway(`upstream body was ${size} bytes, Content-Length said ${upstreamLength}`);
       }
-      const bad = verifyDigests({ size, digests }, expected);
+      const bad = verifyDigests({ digests }, expected);
       if (bad) throw badGateway(`upstream ${bad} digest mismatch for ${path}`, { expected: expected[bad], actual: digests[bad] });
       spool.finish();
       const blob = await this.d.blobs.adoptFile(spool.path, digests.sha256!, size);

@@ -33,6 +33,8 @@ export interface StagedWrite {
   commit(sha256: string): Promise<CommittedObject>;
   /** Discard everything staged (on abort, mismatch, size limit). Never throws. */
   abort(reason?: unknown): Promise<void>;
+  /** Read the staged bytes back before commit (formats inspect archives). Only after `done`. */
+  readStaged(): Promise<Readable>;
 }
 
 /**
@@ -44,6 +46,11 @@ export interface BlobStore {
   readonly driver: 'fs' | 's3';
   /** Start a staged write. `sizeHint` lets s3 pick a part size (parts ≥ 5 MiB, ≤ 10 000 parts). */
   stage(options?: { sizeHint?: number; signal?: AbortSignal }): StagedWrite;
+  /**
+   * Adopt a complete local file whose SHA-256 is already verified (a remote download's spool): fs renames
+   * it into place (same filesystem), s3 uploads it. The file is gone or left for the caller to delete.
+   */
+  putFile(path: string, sha256: string, size: number): Promise<CommittedObject>;
   /** Stream an object (or a byte range of it). Rejects with code 'ENOENT' when missing. */
   read(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
   stat(key: string): Promise<ObjectStat | null>;

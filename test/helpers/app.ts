@@ -8,7 +8,6 @@ import { loadConfig, type AppConfig } from '../../src/config.js';
 import type { EngineName } from '../../src/http/types.js';
 import { createLogger } from '../../src/log.js';
 import type { BlobStore } from '../../src/storage/types.js';
-import { startS3Server, type S3TestServer } from './s3-server.js';
 
 export const ENGINES: EngineName[] = ['uws', 'node'];
 
@@ -50,6 +49,15 @@ export interface TestAppOptions {
 }
 
 /** What two replicas share: the database schema, the Redis prefix, the S3 bucket. */
+/** The in-process S3 server the storage tests also use (test/helpers/s3-server.ts). */
+interface S3TestServer {
+  endpoint: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  stop(): Promise<void>;
+}
+
 export interface SharedState {
   schema: string;
   redisPrefix: string;
@@ -84,7 +92,10 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
   }
   let ownS3: S3TestServer | undefined;
   if (opts.drivers.store === 's3') {
-    if (!shared.s3) shared.s3 = ownS3 = await startS3Server();
+    if (!shared.s3) {
+      const { startS3Server } = await import('./s3-server.js');
+      shared.s3 = ownS3 = (await startS3Server()) as S3TestServer;
+    }
     const s3 = shared.s3;
     Object.assign(env, {
       S3_ENDPOINT: s3.endpoint,

@@ -1,0 +1,217 @@
+import http from 'node:http';
+import type { Readable } from 'node:stream';
+import { AbortedError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { collectBody, parseContentLength, requestId } from './request-base.js';
+import type { HttpRequest, HttpResponse, RunningServer, ServerOptions } from './types.js';
+
+class NodeResponseAdapter implements HttpResponse {
+  aborted = false;
+  bytesWritten = 0;
+  private code = 200;
+  private done = false;
+  onAbortHooks: Array<() => void> = [];
+
+  constructor(
+    private readonly res: http.ServerResponse,
+    private readonly head: boolean,
+    id: string,
+  ) {
+    res.setHeader('x-request-id', id);
+  }
+
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+  get finished(): boolean {
+    return this.done || this.aborted;
+  }
+  abortedByClient(): void {
+    if (this.done) return;
+    this.aborted = true;
+    for (const h of this.onAbortHooks) h();
+  }
+  status(code: number): this {
+    this.code = code;
+    return this;
+  }
+  getStatus(): number {
+    return this.code;
+  }
+  setHeader(name: string, value: string | number): this {
+    this.res.setHeader(name, value);
+    return this;
+  }
+
+  end(body?: Buffer | string): void {
+    if (this.finished) return;
+    if (this.head) return this.endWithoutBody(body === undefined ? undefined : Buffer.byteLength(body));
+    this.done = true;
+    this.res.statusCode = this.code;
+    if (body !== undefined && this.code !== 204 && this.code !== 304) {
+      this.res.setHeader('content-length', Buffer.byteLength(body));
+      this.bytesWritten += Buffer.byteLength(body);
+      this.res.end(body);
+    } else {
+      if (this.code !== 204 && this.code !== 304) this.res.setHeader('content-length', 0);
+      this.res.end();
+    }
+  }
+
+  endWithoutBody(contentLength?: number): void {
+    if (this.finished) return;
+    this.done = true;
+    this.res.statusCode = this.code;
+    if (contentLength !== undefined) this.res.setHeader('content-length', contentLength);
+    // node:http sends no body for HEAD; for other methods this is an empty body with the declared length
+    // only when the caller knows the request was HEAD.
+    this.res.end();
+  }
+
+  destroy(): void {
+    this.aborted = true;
+    this.res.destroy();
+  }
+
+  stream(source: Readable, length?: number): Promise<void> {
+    if (this.head) {
+      source.destroy();
+      this.endWithoutBody(length);
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      if (this.aborted) {
+        source.destroy();
+        return reject(new AbortedError());
+      }
+      this.res.statusCode = this.code;
+      if (length !== undefined) this.res.setHeader('content-length', length);
+      this.onAbortHooks.push(() => {
+        source.destroy(new AbortedError('client went away'));
+        reject(new AbortedError('client went away'));
+      });
+      source.on('data', (chunk: Buffer) => {
+        this.bytesWritten += chunk.length;
+        if (!this.res.write(chunk)) source.pause();
+      });
+      this.res.on('drain', () => source.resume());
+      source.once('error', (err) => {
+        this.destroy();
+        reject(err);
+      });
+      source.once('end', () => {
+        if (this.aborted) return;
+        if (length !== undefined && this.bytesWritten !== length) {
+          this.destroy();
+          return reject(new Error(`body ended after ${this.bytesWritten} of ${length} bytes`));
+        }
+        this.done = true;
+        this.res.end(() => resolve());
+      });
+    });
+  }
+}
+
+/** Serve with node:http (no request-size limit; the engine for multi-GB uploads with a Content-Length). */
+export async function startNode(opts: ServerOptions, log: Logger): Promise<RunningServer> {
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const server = http.createServer(
+    {
+      // Long uploads and downloads must not be cut by Node's defaults (300 s request timeout).
+      requestTimeout: 0,
+      headersTimeout: 60_000,
+      keepAliveTimeout: 65_000,
+      highWaterMark: 1024 * 1024,
+    },
+    (req, res) => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const rawPath = q < 0 ? url : url.slice(0, q);
+      const rawQuery = q < 0 ? '' : url.slice(q + 1);
+      const id = requestId(headers);
+      const method = (req.method ?? 'GET').toUpperCase();
+      const out = new NodeResponseAdapter(res, method === 'HEAD', id);
+      const ac = new AbortController();
+      const t0 = performance.now();
+      inFlight++;
+      let complete = false;
+      res.once('finish', () => (complete = true));
+      res.once('close', () => {
+        if (!complete) {
+          out.abortedByClient();
+          ac.abort(new AbortedError('client went away'));
+          if (!req.complete) req.destroy(new AbortedError('client went away'));
+        }
+      });
+      req.on('error', () => {});
+      let contentLength: number | undefined;
+      let badLength = false;
+      try {
+        contentLength = parseContentLength(headers['content-length']);
+      } catch {
+        badLength = true;
+      }
+      const request: HttpRequest = {
+        id,
+        method,
+        rawPath,
+        rawQuery,
+        query: new URLSearchParams(rawQuery),
+        headers,
+        header: (n) => headers[n.toLowerCase()],
+        remoteAddress: req.socket.remoteAddress ?? '',
+        contentLength,
+        body: () => req,
+        readBody: (limit) => collectBody(req, limit),
+        signal: ac.signal,
+        log: {},
+      };
+      const finish = () => {
+        inFlight--;
+        if (!req.complete && !out.aborted) req.resume();
+        opts.onFinish?.(request, out, performance.now() - t0);
+        if (inFlight === 0) drained?.();
+      };
+      if (badLength) {
+        out.status(400).setHeader('content-type', 'application/json').end(JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'invalid Content-Length' } }));
+        finish();
+        return;
+      }
+      Promise.resolve()
+        .then(() => opts.handler(request, out))
+        .catch((err) => {
+          log.error({ err, id }, 'handler failed outside its error handling');
+          if (!out.headersSent && !out.finished) out.status(500).end();
+          else if (!out.finished) out.destroy();
+        })
+        .finally(() => {
+          if (!out.finished) out.destroy();
+          finish();
+        });
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
+  return {
+    engine: 'node',
+    port,
+    async close(graceMs = 5_000) {
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+          setTimeout(resolve, graceMs).unref();
+        });
+      }
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { access, constants, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { BlobStore, ByteRange, CommittedObject, ObjectStat, StagedWrite } from './types.js';
+
+const SHA256_RE = /^[0-9a-f]{64}$/;
+const KEY_RE = /^sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/;
+const HWM = 1024 * 1024;
+
+function enoent(key: string): NodeJS.ErrnoException {
+  const e: NodeJS.ErrnoException = new Error(`blob ${key} not found`);
+  e.code = 'ENOENT';
+  return e;
+}
+
+async function fsyncPath(path: string, flags = 'r'): Promise<void> {
+  const fh = await open(path, flags);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Filesystem blob store (the embedded default). Writes go to `staging/<uuid>`; commit fsyncs the file, renames
+ * it to `blobs/sha256/<aa>/<hex>` and fsyncs the directory, so a crash leaves either the whole blob or nothing.
+ */
+export class FsBlobStore implements BlobStore {
+  readonly driver = 'fs' as const;
+  private readonly staging: string;
+  private readonly blobs: string;
+
+  constructor(readonly root: string) {
+    this.staging = join(root, 'staging');
+    this.blobs = join(root, 'blobs');
+  }
+
+  async init(): Promise<this> {
+    await mkdir(this.staging, { recursive: true });
+    await mkdir(this.blobs, { recursive: true });
+    return this;
+  }
+
+  private pathOf(key: string): string {
+    if (!KEY_RE.test(key)) throw new Error(`invalid fs blob key "${key}"`);
+    return join(this.blobs, key);
+  }
+
+  static keyFor(sha256: string): string {
+    if (!SHA256_RE.test(sha256)) throw new Error(`invalid sha256 "${sha256}"`);
+    return `sha256/${sha256.slice(0, 2)}/${sha256}`;
+  }
+
+  /** Move a finished file into its content address; an existing copy of the digest wins. */
+  private async place(file: string, sha256: string): Promise<CommittedObject> {
+    const key = FsBlobStore.keyFor(sha256);
+    const dest = join(this.blobs, key);
+    const dir = join(this.blobs, 'sha256', sha256.slice(0, 2));
+    await fsyncPath(file, 'r+');
+    const existing = await stat(dest).catch(() => null);
+    if (existing) {
+      await unlink(file).catch(() => {});
+      return { key, size: existing.size };
+    }
+    await mkdir(dir, { recursive: true });
+    await rename(file, dest);
+    await fsyncPath(dir);
+    const st = await stat(dest);
+    return { key, size: st.size };
+  }
+
+  stage(): StagedWrite {
+    const file = join(this.staging, randomUUID());
+    const sink = createWriteStream(file, { highWaterMark: HWM });
+    let size = 0;
+    const done = new Promise<{ size: number }>((resolve, reject) => {
+      sink.once('finish', () => {
+        size = sink.bytesWritten;
+        resolve({ size });
+      });
+      sink.once('error', reject);
+    });
+    done.catch(() => {});
+    let finished = false;
+    return {
+      sink,
+      done,
+      commit: async (sha256: string) => {
+        await done;
+        finished = true;
+        return this.place(file, sha256);
+      },
+      abort: async () => {
+        if (finished) return;
+        finished = true;
+        sink.destroy();
+        await new Promise<void>((r) => (sink.closed ? r() : sink.once('close', () => r())));
+        await unlink(file).catch(() => {});
+      },
+      readStaged: async () => {
+        await done;
+        return createReadStream(file, { highWaterMark: HWM });
+      },
+    };
+  }
+
+  async putFile(path: string, sha256: string): Promise<CommittedObject> {
+    return this.place(path, sha256);
+  }
+
+  async read(key: string, range?: ByteRange): Promise<Readable> {
+    const path = this.pathOf(key);
+    // Open first so a missing blob is a rejected promise, not a stream error after headers went out.
+    const fh = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'ENOENT' ? enoent(key) : err;
+    });
+    return fh.createReadStream({ highWaterMark: HWM, start: range?.start, end: range?.end, autoClose: true });
+  }
+
+  async stat(key: string): Promise<ObjectStat | null> {
+    const st = await stat(this.pathOf(key)).catch(() => null);
+    return st ? { key, size: st.size, mtime: st.mtime } : null;
+  }
+
+  async delete(key: string): Promise<void> {
+    await unlink(this.pathOf(key)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
+  async *list(): AsyncIterable<ObjectStat> {
+    const base = join(this.blobs, 'sha256');
+    const prefixes = await readdir(base).catch(() => [] as string[]);
+    for (const p of prefixes.sort()) {
+      for (const name of (await readdir(join(base, p)).catch(() => [] as string[])).sort()) {
+        const key = `sha256/${p}/${name}`;
+        if (!KEY_RE.test(key)) continue;
+        const st = await stat(join(base, p, name)).catch(() => null);
+        if (st) yield { key, size: st.size, mtime: st.mtime };
+      }
+    }
+  }
+
+  async sweepStaging(olderThanMs: number): Promise<number> {
+    let n = 0;
+    const cutoff = Date.now() - olderThanMs;
+    for (const name of await readdir(this.staging).catch(() => [] as string[])) {
+      const p = join(this.staging, name);
+      const st = await stat(p).catch(() => null);
+      if (st && st.mtimeMs < cutoff) {
+        await rm(p, { force: true });
+        n++;
+      }
+    }
+    return n;
+  }
+
+  async check(): Promise<void> {
+    await access(this.staging, constants.W_OK);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,12 @@
+import { FsBlobStore } from './fs-store.js';
+import { S3BlobStore, type S3Config } from './s3-store.js';
+import type { BlobStore } from './types.js';
+
+export type StorageConfig = { driver: 'fs'; dir: string } | ({ driver: 's3' } & S3Config);
+
+export async function createBlobStore(cfg: StorageConfig): Promise<BlobStore> {
+  if (cfg.driver === 'fs') return new FsBlobStore(cfg.dir).init();
+  const store = new S3BlobStore(cfg);
+  await store.ensureBucket();
+  return store;
+}
