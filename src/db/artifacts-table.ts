@@ -1,7 +1,8 @@
 import type { Digests } from '../hashing/types.js';
+import { toCamelRow, toCamelRows } from './rows.js';
 import type { Queryable } from './types.js';
 
-/** An artifact with the storage key of its blob (joined), which is all a reader needs. */
+/** An artifact (repo + path → blob) with its blob's storage key, which is all a reader needs. */
 export interface ArtifactRow {
   repoId: number;
   path: string;
@@ -9,11 +10,13 @@ export interface ArtifactRow {
   size: number;
   contentType: string | null;
   source: 'local' | 'remote';
+  /** Digests besides sha256 (sha512, sha1, md5) that formats announce. */
   digests: Digests;
   etag: string | null;
   lastModified: string | null;
   metadata: Record<string, unknown>;
   fetchedAt: Date | null;
+  /** Mutable remote entries: revalidate after this. */
   expiresAt: Date | null;
   lastAccessedAt: Date;
   createdAt: Date;
@@ -21,98 +24,151 @@ export interface ArtifactRow {
   storageKey: string;
 }
 
+/** What a writer supplies; timestamps are the database's. Extra fields (a whole ArtifactRow) are ignored. */
 export type ArtifactInput = Omit<ArtifactRow, 'lastAccessedAt' | 'createdAt' | 'updatedAt' | 'storageKey'>;
 
-interface ArtifactRecord {
-  repo_id: number;
-  path: string;
-  sha256: string;
-  size: number;
-  content_type: string | null;
-  source: 'local' | 'remote';
-  digests: Digests;
-  etag: string | null;
-  last_modified: string | null;
-  metadata: Record<string, unknown>;
-  fetched_at: Date | null;
-  expires_at: Date | null;
-  last_accessed_at: Date;
-  created_at: Date;
-  updated_at: Date;
-  storage_key: string;
+/** The stored row plus the digest the path pointed to before (null when the path is new). */
+export type UpsertedArtifact = ArtifactRow & { previousSha256: string | null };
+
+export interface ListOptions {
+  /** Only paths starting with this (plain string, no wildcards). */
+  prefix?: string;
+  /** Cursor: the last path of the previous page. */
+  after?: string;
+  limit: number;
 }
 
-const toRow = (r: ArtifactRecord): ArtifactRow => ({
-  repoId: r.repo_id,
-  path: r.path,
-  sha256: r.sha256,
-  size: r.size,
-  contentType: r.content_type,
-  source: r.source,
-  digests: r.digests,
-  etag: r.etag,
-  lastModified: r.last_modified,
-  metadata: r.metadata,
-  fetchedAt: r.fetched_at,
-  expiresAt: r.expires_at,
-  lastAccessedAt: r.last_accessed_at,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-  storageKey: r.storage_key,
-});
+export interface ArtifactStats {
+  count: number;
+  totalSize: number;
+}
 
-const SELECT = 'SELECT a.*, b.storage_key FROM artifacts a JOIN blobs b ON b.sha256 = a.sha256';
-const COLS = 'repo_id, path, sha256, size, content_type, source, digests, etag, last_modified, metadata, fetched_at, expires_at';
-const VALS = '$1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10::jsonb, $11, $12';
-const params = (a: ArtifactInput) => [a.repoId, a.path, a.sha256, a.size, a.contentType, a.source, a.digests, a.etag, a.lastModified, a.metadata, a.fetchedAt, a.expiresAt];
+const A_COLUMNS =
+  'a.repo_id, a.path, a.sha256, a.size, a.content_type, a.source, a.digests, a.etag, a.last_modified, a.metadata, ' +
+  'a.fetched_at, a.expires_at, a.last_accessed_at, a.created_at, a.updated_at';
+const SELECT_ROW = `SELECT ${A_COLUMNS}, b.storage_key FROM artifacts a JOIN blobs b ON b.sha256 = a.sha256`;
+const INSERT =
+  'INSERT INTO artifacts (repo_id, path, sha256, size, content_type, source, digests, etag, last_modified, metadata, fetched_at, expires_at) ' +
+  'VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10::jsonb, $11, $12)';
+
+const inputParams = (a: ArtifactInput) => [
+  a.repoId,
+  a.path,
+  a.sha256,
+  a.size,
+  a.contentType ?? null,
+  a.source,
+  a.digests ?? {},
+  a.etag ?? null,
+  a.lastModified ?? null,
+  a.metadata ?? {},
+  a.fetchedAt ?? null,
+  a.expiresAt ?? null,
+];
 
 export async function getArtifact(q: Queryable, repoId: number, path: string): Promise<ArtifactRow | null> {
-  const [row] = await q.query<ArtifactRecord>(`${SELECT} WHERE a.repo_id = $1 AND a.path = $2`, [repoId, path]);
-  return row ? toRow(row) : null;
+  const [row] = await q.query(`${SELECT_ROW} WHERE a.repo_id = $1 AND a.path = $2`, [repoId, path]);
+  return row ? toCamelRow<ArtifactRow>(row) : null;
 }
 
-/** Insert a new artifact; false when the path already exists (the race-free 409). */
-export async function insertArtifact(q: Queryable, a: ArtifactInput): Promise<boolean> {
-  const rows = await q.query(`INSERT INTO artifacts (${COLS}) VALUES (${VALS}) ON CONFLICT (repo_id, path) DO NOTHING RETURNING path`, params(a));
-  return rows.length > 0;
-}
-
-/** Insert or replace; returns the stored row (with its blob's storage key). */
-export async function upsertArtifact(q: Queryable, a: ArtifactInput): Promise<ArtifactRow> {
-  await q.query(
-    `INSERT INTO artifacts (${COLS}) VALUES (${VALS})
-     ON CONFLICT (repo_id, path) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, content_type = EXCLUDED.content_type,
-       source = EXCLUDED.source, digests = EXCLUDED.digests, etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified,
-       metadata = EXCLUDED.metadata, fetched_at = EXCLUDED.fetched_at, expires_at = EXCLUDED.expires_at, updated_at = now()`,
-    params(a),
+/** Insert a new artifact; null when the path already exists (the race-free "version is immutable"). */
+export async function insertArtifact(q: Queryable, a: ArtifactInput): Promise<ArtifactRow | null> {
+  const [row] = await q.query(
+    `WITH ins AS (${INSERT} ON CONFLICT (repo_id, path) DO NOTHING RETURNING *)
+     SELECT ${A_COLUMNS.replaceAll('a.', 'ins.')}, b.storage_key FROM ins JOIN blobs b ON b.sha256 = ins.sha256`,
+    inputParams(a),
   );
-  const row = await getArtifact(q, a.repoId, a.path);
-  if (!row) throw new Error(`artifact ${a.path} vanished after upsert`);
-  return row;
+  return row ? toCamelRow<ArtifactRow>(row) : null;
 }
 
-/** Record a read for LRU eviction; at most once a minute per artifact so hot paths don't write on every hit. */
-export async function touchArtifact(q: Queryable, repoId: number, path: string): Promise<void> {
+/**
+ * Insert or replace (repo, path) in one statement; updated_at and last_accessed_at become now,
+ * created_at is kept. previousSha256 comes from the statement's snapshot: with concurrent writers
+ * to the same path an intermediate digest may go unreported, so GC must not rely on it alone.
+ */
+export async function upsertArtifact(q: Queryable, a: ArtifactInput): Promise<UpsertedArtifact> {
+  const [row] = await q.query(
+    `WITH prev AS (SELECT sha256 FROM artifacts WHERE repo_id = $1 AND path = $2),
+     up AS (${INSERT}
+       ON CONFLICT (repo_id, path) DO UPDATE SET
+         sha256 = EXCLUDED.sha256, size = EXCLUDED.size, content_type = EXCLUDED.content_type, source = EXCLUDED.source,
+         digests = EXCLUDED.digests, etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified, metadata = EXCLUDED.metadata,
+         fetched_at = EXCLUDED.fetched_at, expires_at = EXCLUDED.expires_at, last_accessed_at = now(), updated_at = now()
+       RETURNING *)
+     SELECT ${A_COLUMNS.replaceAll('a.', 'up.')}, b.storage_key, (SELECT sha256 FROM prev) AS previous_sha256
+       FROM up JOIN blobs b ON b.sha256 = up.sha256`,
+    inputParams(a),
+  );
+  // The foreign key guarantees the blob exists, so the join always yields the row.
+  return toCamelRow<UpsertedArtifact>(row!);
+}
+
+/**
+ * Record a read for LRU eviction. Writes at most once per `minIntervalSeconds` per artifact, so a
+ * hot path costs an index lookup, not a row version per hit.
+ */
+export async function touchArtifact(q: Queryable, repoId: number, path: string, minIntervalSeconds = 60): Promise<void> {
   await q.query(
-    `UPDATE artifacts SET last_accessed_at = now() WHERE repo_id = $1 AND path = $2 AND last_accessed_at < now() - interval '60 seconds'`,
+    `UPDATE artifacts SET last_accessed_at = now()
+      WHERE repo_id = $1 AND path = $2 AND last_accessed_at < now() - $3::integer * interval '1 second'`,
+    [repoId, path, minIntervalSeconds],
+  );
+}
+
+/** Delete one artifact; returns what it pointed to (for blob GC), or null when absent. */
+export async function deleteArtifact(q: Queryable, repoId: number, path: string): Promise<{ sha256: string; size: number } | null> {
+  const [row] = await q.query<{ sha256: string; size: number }>(
+    'DELETE FROM artifacts WHERE repo_id = $1 AND path = $2 RETURNING sha256, size',
     [repoId, path],
   );
+  return row ?? null;
 }
 
-export async function deleteArtifact(q: Queryable, repoId: number, path: string): Promise<boolean> {
-  return (await q.query('DELETE FROM artifacts WHERE repo_id = $1 AND path = $2 RETURNING path', [repoId, path])).length > 0;
-}
-
-/** Artifacts under a path prefix, in path order, after a cursor (the last path of the previous page). */
-export async function listArtifacts(q: Queryable, repoId: number, opts: { prefix?: string; after?: string; limit: number }): Promise<ArtifactRow[]> {
+/**
+ * Artifacts of a repository whose path starts with `prefix`, in path (byte) order, after the
+ * cursor. The prefix becomes an index range [prefix, upper bound), so a page costs O(limit).
+ */
+export async function listArtifacts(q: Queryable, repoId: number, opts: ListOptions): Promise<ArtifactRow[]> {
+  if (!Number.isSafeInteger(opts.limit) || opts.limit < 1) throw new RangeError(`limit must be a positive integer, got ${opts.limit}`);
   const prefix = opts.prefix ?? '';
-  // path is COLLATE "C": byte order, so `>= prefix` is an index range and the cursor compares consistently;
-  // left() keeps LIKE wildcards in paths literal.
-  const start = opts.after !== undefined && opts.after > prefix ? opts.after : prefix;
-  const rows = await q.query<ArtifactRecord>(
-    `${SELECT} WHERE a.repo_id = $1 AND a.path >= $2 AND ($3 = '' OR left(a.path, length($3)) = $3) AND ($4::text IS NULL OR a.path > $4)
-     ORDER BY a.path LIMIT $5`,
-    [repoId, start, prefix, opts.after ?? null, opts.limit],
+  const upper = prefixUpperBound(prefix);
+  const params = [repoId, prefix, opts.after ?? '', opts.limit];
+  let where = 'a.repo_id = $1 AND a.path >= $2 AND a.path > $3';
+  if (upper !== null) {
+    where += ' AND a.path < $5';
+    params.push(upper);
+  }
+  return toCamelRows<ArtifactRow>(await q.query(`${SELECT_ROW} WHERE ${where} ORDER BY a.path LIMIT $4`, params));
+}
+
+/**
+ * The smallest string greater than every string that starts with `prefix`, in code point order
+ * (= UTF-8 byte order = COLLATE "C"): the last code point incremented. null when there is none
+ * (empty prefix, or only U+10FFFF code points).
+ */
+export function prefixUpperBound(prefix: string): string | null {
+  const cps = Array.from(prefix, (c) => c.codePointAt(0)!);
+  while (cps.length > 0) {
+    let next = cps.pop()! + 1;
+    if (next >= 0xd800 && next <= 0xdfff) next = 0xe000; // surrogates are not characters in UTF-8
+    if (next <= 0x10ffff) return String.fromCodePoint(...cps, next);
+  }
+  return null;
+}
+
+/** Number and total size of a repository's artifacts. */
+export async function artifactStats(q: Queryable, repoId: number): Promise<ArtifactStats> {
+  const [row] = await q.query<ArtifactStats>(
+    'SELECT count(*) AS "count", COALESCE(sum(size), 0) AS "totalSize" FROM artifacts WHERE repo_id = $1',
+    [repoId],
   );
-  return rows.map(toRow);
+  return row!;
+}
+
+/** Number and total size of artifacts for every repository that has any, by repository id. */
+export async function artifactStatsByRepo(q: Queryable): Promise<Map<number, ArtifactStats>> {
+  const rows = await q.query<ArtifactStats & { repoId: number }>(
+    'SELECT repo_id AS "repoId", count(*) AS "count", COALESCE(sum(size), 0) AS "totalSize" FROM artifacts GROUP BY repo_id',
+  );
+  return new Map(rows.map((r) => [r.repoId, { count: r.count, totalSize: r.totalSize }]));
 }

@@ -1,5 +1,8 @@
+import { isForeignKeyViolation } from './errors.js';
+import { toCamelRow } from './rows.js';
 import type { Queryable } from './types.js';
 
+/** One stored digest, whatever repositories refer to it. */
 export interface BlobRow {
   sha256: string;
   size: number;
@@ -7,37 +10,51 @@ export interface BlobRow {
   createdAt: Date;
 }
 
-interface BlobRecord {
-  sha256: string;
-  size: number;
-  storage_key: string;
-  created_at: Date;
-}
+export type NewBlob = Pick<BlobRow, 'sha256' | 'size' | 'storageKey'>;
 
-const toBlob = (r: BlobRecord): BlobRow => ({ sha256: r.sha256, size: r.size, storageKey: r.storage_key, createdAt: r.created_at });
+const COLUMNS = 'sha256, size, storage_key, created_at';
 
-/** Record a stored blob; when the digest is already known the existing row wins (one copy per digest). */
-export async function insertBlobIfAbsent(q: Queryable, b: { sha256: string; size: number; storageKey: string }): Promise<BlobRow> {
-  const inserted = await q.query<BlobRecord>(
-    'INSERT INTO blobs (sha256, size, storage_key) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING RETURNING *',
-    [b.sha256, b.size, b.storageKey],
-  );
-  if (inserted[0]) return toBlob(inserted[0]);
-  const existing = await getBlob(q, b.sha256);
-  if (!existing) throw new Error(`blob ${b.sha256} conflicted but is gone`);
-  return existing;
+/**
+ * Record a stored blob. When the digest is already known the existing row wins and is returned
+ * (compare its storageKey with yours to know whether your copy is redundant).
+ */
+export async function insertBlobIfAbsent(q: Queryable, b: NewBlob): Promise<BlobRow> {
+  // Separate statements on purpose: a SELECT in the INSERT's own statement would use the snapshot
+  // from before a concurrent winner committed and could see nothing.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const [inserted] = await q.query(
+      `INSERT INTO blobs (sha256, size, storage_key) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING RETURNING ${COLUMNS}`,
+      [b.sha256, b.size, b.storageKey],
+    );
+    if (inserted) return toCamelRow<BlobRow>(inserted);
+    const existing = await getBlob(q, b.sha256);
+    if (existing) return existing;
+    // The conflicting row was garbage-collected between the two statements: insert again.
+  }
+  throw new Error(`blob ${b.sha256}: insert kept conflicting with a row that then disappeared`);
 }
 
 export async function getBlob(q: Queryable, sha256: string): Promise<BlobRow | null> {
-  const [row] = await q.query<BlobRecord>('SELECT * FROM blobs WHERE sha256 = $1', [sha256]);
-  return row ? toBlob(row) : null;
+  const [row] = await q.query(`SELECT ${COLUMNS} FROM blobs WHERE sha256 = $1`, [sha256]);
+  return row ? toCamelRow<BlobRow>(row) : null;
 }
 
-/** Delete a blob row only if no artifact refers to it; returns the row deleted. */
+/**
+ * Delete the blob row if no artifact refers to it; returns the deleted row (the caller then
+ * deletes its storage object) or null. An artifact committed concurrently makes the foreign key
+ * refuse the delete, which is reported as null too. Outside a transaction only: inside one, that
+ * refusal would abort the transaction.
+ */
 export async function deleteBlobIfUnreferenced(q: Queryable, sha256: string): Promise<BlobRow | null> {
-  const [row] = await q.query<BlobRecord>(
-    'DELETE FROM blobs b WHERE b.sha256 = $1 AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.sha256 = b.sha256) RETURNING *',
-    [sha256],
-  );
-  return row ? toBlob(row) : null;
+  try {
+    const [row] = await q.query(
+      `DELETE FROM blobs b WHERE b.sha256 = $1 AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.sha256 = b.sha256)
+       RETURNING ${COLUMNS}`,
+      [sha256],
+    );
+    return row ? toCamelRow<BlobRow>(row) : null;
+  } catch (err) {
+    if (isForeignKeyViolation(err)) return null;
+    throw err;
+  }
 }

@@ -30,9 +30,9 @@ const QUERY_OPTIONS = { prepare: true, simple: false } as postgres.UnsafeQueryOp
 
 type Sql = postgres.Sql | postgres.TransactionSql | postgres.ReservedSql;
 
-function runQuery<T>(sql: Sql, text: string, params: SqlParam[] | undefined): Promise<T[]> {
+async function runQuery<T>(sql: Sql, text: string, params: SqlParam[] | undefined): Promise<T[]> {
   const values = toDriverParams(params) as postgres.ParameterOrJSON<DriverParam>[];
-  return sql.unsafe(text, values, QUERY_OPTIONS) as unknown as Promise<T[]>;
+  return (await sql.unsafe(text, values, QUERY_OPTIONS)) as unknown as T[];
 }
 
 function queryable(sql: Sql): Queryable {

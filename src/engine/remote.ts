@@ -277,7 +277,6 @@ export class RemoteEngine {
       }
       const bad = verifyDigests({ digests }, expected);
       if (bad) throw badGateway(`upstream ${bad} digest mismatch for ${path}`, { expected: expected[bad], actual: digests[bad] });
-      spool.finish();
       const blob = await this.d.blobs.adoptFile(spool.path, digests.sha256!, size);
       const now = new Date();
       await upsertArtifact(this.d.db, {
@@ -294,6 +293,9 @@ export class RemoteEngine {
         fetchedAt: now,
         expiresAt: cls === 'mutable' ? new Date(now.getTime() + this.ttlSeconds(repo) * 1000) : null,
       });
+      // Only now may readers deliver the last byte: a client that saw a complete body can rely on the cache
+      // holding exactly those bytes.
+      spool.finish();
     };
     run()
       .catch((err: Error) => {

@@ -9,7 +9,7 @@ const READ_CHUNK = 1024 * 1024;
  * A download being written to a local file while any number of readers follow it.
  * Readers get bytes as soon as they are on disk (page cache), each at its own pace, so a
  * slow client never slows the upstream fetch or the other clients, and memory stays bounded.
- * The last byte is held back until the writer declares the body verified: a reader can never
+ * The last byte is held back until the writer declares the body verified and committed: a reader can never
  * finish a response whose digest later turns out wrong.
  */
 export class Spool extends EventEmitter {
@@ -48,7 +48,7 @@ export class Spool extends EventEmitter {
     });
   }
 
-  /** Mark the body complete and verified: readers may deliver the last byte. */
+  /** Mark the body complete, verified and committed: readers may deliver the last byte. */
   finish(): void {
     this.complete = true;
     this.emit('progress');

@@ -294,14 +294,9 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
     const finish = () => {
       inFlight--;
       open.delete(out);
-      // Unread request bodies must not stall the connection.
-      if (!bodyDone && !out.aborted) {
-        body.resume();
-        if (paused) {
-          paused = false;
-          res.cork(() => res.resume());
-        }
-      }
+      // An unread request body is dropped; after the response ended uWS owns the connection (it closes it
+      // when the body was not fully received) and `res` must not be touched any more.
+      if (!bodyDone && !out.aborted) body.destroy();
       opts.onFinish?.(request, out, performance.now() - t0);
       if (inFlight === 0) drained?.();
     };

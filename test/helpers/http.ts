@@ -50,7 +50,12 @@ export function hashGet(base: string, path: string, headers: Record<string, stri
         size += c.length;
         h.update(c);
       });
-      const done = (complete: boolean) => resolve({ status: res.statusCode!, headers: res.headers, size, sha256: h.digest('hex'), complete });
+      let settled = false;
+      const done = (complete: boolean) => {
+        if (settled) return;
+        settled = true;
+        resolve({ status: res.statusCode!, headers: res.headers, size, sha256: h.digest('hex'), complete });
+      };
       res.on('end', () => done(res.complete));
       res.on('aborted', () => done(false));
       res.on('error', () => done(false));

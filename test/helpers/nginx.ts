@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,12 +47,16 @@ export async function startNginx(opts: { root?: string; limitRate?: string } = {
   const dir = await mkdtemp(join(tmpdir(), 'aa-nginx-'));
   const root = opts.root ?? join(dir, 'www');
   await mkdir(root, { recursive: true });
+  // nginx started as root serves as an unprivileged user: the tree must be world-readable.
+  await chmod(dir, 0o755);
+  await chmod(root, 0o755);
   const port = await freePort();
   const log = join(dir, 'access.log');
   const conf = join(dir, 'nginx.conf');
   await writeFile(
     conf,
     `daemon off;
+master_process off;
 worker_processes 1;
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'error.log')} warn;
@@ -88,7 +92,7 @@ http {
       return text.split('\n').filter((l) => l.includes(`"${method} ${path} HTTP`)).length;
     },
     async stop() {
-      if (!proc || proc.exitCode !== null) return;
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
       const p = proc;
       await new Promise<void>((resolve) => {
         p.once('exit', () => resolve());
