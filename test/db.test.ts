@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -521,7 +521,14 @@ describe('openDatabase on a PGlite data directory', () => {
   it('persists under <dataDir>/pglite, migrates once, and refuses a newer schema', async () => {
     const first = await openDatabase({ dataDir: dir });
     await setSetting(first, 'persisted', 'yes');
+    // PGlite would let a second opener in and the two would corrupt the files.
+    await expect(openDatabase({ dataDir: dir })).rejects.toThrow(/in use by this process/);
     await first.close();
+    // Another live process holds it.
+    await writeFile(join(dir, 'pglite.lock'), `${process.ppid}\n`);
+    await expect(openDatabase({ dataDir: dir })).rejects.toThrow(new RegExp(`in use by process ${process.ppid}`));
+    // A lock left behind by a process that died is taken over.
+    await writeFile(join(dir, 'pglite.lock'), '99999999\n');
 
     const second = await openDatabase({ dataDir: dir });
     expect(await getSetting(second, 'persisted')).toBe('yes');

@@ -245,7 +245,7 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
     const body = new Readable({
       highWaterMark: 1024 * 1024,
       read() {
-        if (paused && !out.aborted) {
+        if (paused && !out.finished) {
           paused = false;
           res.resume();
         }
@@ -253,6 +253,8 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
     });
     body.on('error', () => {});
     res.onData((ab, isLast) => {
+      // After the response ended uWS may still deliver (and drain) the rest of the body: drop it, hands off res.
+      if (out.finished) return;
       if (ab.byteLength > 0) {
         const copy = Buffer.allocUnsafeSlow(ab.byteLength);
         copy.set(new Uint8Array(ab));
