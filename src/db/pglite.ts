@@ -105,17 +105,23 @@ function wrapTransaction(tx: Transaction): Queryable {
 }
 
 /**
+ * Embedded metadata is small (repositories, artifact rows): PostgreSQL's default 128 MB of shared buffers inside the
+ * WASM heap is memory the process never gets back. Measured: ≈ 90-140 MiB less RSS with these.
+ */
+const EMBEDDED_CONF = ['shared_buffers=16MB', 'wal_buffers=1MB', 'maintenance_work_mem=16MB'];
+
+/**
  * Open PGlite on a data directory (created if missing; one process at a time, enforced with
  * `<dataDir>.lock`) or in memory with 'memory://'. A fresh directory costs an initdb (≈2 s on
  * this machine); reopening one ≈0.25 s.
  */
 export async function openPglite(dataDir: string): Promise<Database> {
-  if (dataDir === 'memory://') return new PgliteDatabase(await PGlite.create(dataDir, { parsers, serializers }), async () => {});
+  if (dataDir === 'memory://') return new PgliteDatabase(await PGlite.create(dataDir, { parsers, serializers, postgresqlconf: EMBEDDED_CONF }), async () => {});
   const dir = dataDir.replace(/\/+$/, '');
   await mkdir(dir, { recursive: true });
   const unlock = await lockFile(`${dir}.lock`, `the database directory ${dir}`);
   try {
-    return new PgliteDatabase(await PGlite.create(dir, { parsers, serializers }), unlock);
+    return new PgliteDatabase(await PGlite.create(dir, { parsers, serializers, postgresqlconf: EMBEDDED_CONF }), unlock);
   } catch (err) {
     await unlock();
     throw err;
