@@ -80,7 +80,7 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
     const content = new ContentService({ repos, formats, remote, local, auth, artifacts: (r) => artifactQuery(db, r.id), publicUrl: config.publicUrl });
     const admin = new AdminApi(repos, auth, db);
 
-    const router = new Router<[]>();
+    const router = new Router();
     router.add('GET', '/health', async (req, res) => {
       const report = await healthReport({ db, store, cache });
       sendJson(res, report.status === 'ok' ? 200 : 503, report);

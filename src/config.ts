@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { EngineName } from './http/types.js';
+import type { S3Config } from './storage/s3-store.js';
 
 /** Everything the server reads from its environment, validated once at start-up. */
 export interface AppConfig {
@@ -12,15 +13,7 @@ export interface AppConfig {
   databaseSchema?: string;
   redisUrl?: string;
   redisPrefix: string;
-  s3?: {
-    endpoint?: string;
-    bucket: string;
-    region: string;
-    accessKeyId?: string;
-    secretAccessKey?: string;
-    forcePathStyle: boolean;
-    prefix?: string;
-  };
+  s3?: S3Config;
   adminToken?: string;
   /** YAML file declaring repositories. */
   configFile?: string;

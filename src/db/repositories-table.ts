@@ -7,16 +7,10 @@ import type { Queryable } from './types.js';
 /** A row of `repositories`; the JSON columns are trusted as validated by the repository service on write. */
 export type RepositoryRow = Repository;
 
-export interface NewRepository {
-  name: string;
-  packageType: string;
-  repoType: RepoType;
-  upstream: UpstreamConfig | null;
-  members: string[];
-  settings: RepoSettings;
+export type NewRepository = Pick<Repository, 'name' | 'packageType' | 'repoType' | 'upstream' | 'members' | 'settings'> & {
   /** Default 'api'. */
   origin?: 'api' | 'config';
-}
+};
 
 /** What can change after creation; name and types are fixed. */
 export interface RepositoryChanges {

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { Readable } from 'node:stream';
 import { AbortedError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { collectBody, parseContentLength, requestId } from './request-base.js';
+import { collectBody, dispatch, InFlight, parseContentLength, requestId } from './request-base.js';
 import type { HttpRequest, HttpResponse, RunningServer, ServerOptions } from './types.js';
 
 class NodeResponseAdapter implements HttpResponse {
@@ -114,8 +114,7 @@ class NodeResponseAdapter implements HttpResponse {
 
 /** Serve with node:http (no request-size limit; the engine for multi-GB uploads with a Content-Length). */
 export async function startNode(opts: ServerOptions, log: Logger): Promise<RunningServer> {
-  let inFlight = 0;
-  let drained: (() => void) | undefined;
+  const inFlight = new InFlight();
   const server = http.createServer(
     {
       // Long uploads and downloads must not be cut by Node's defaults (300 s request timeout).
@@ -136,7 +135,7 @@ export async function startNode(opts: ServerOptions, log: Logger): Promise<Runni
       const out = new NodeResponseAdapter(res, method === 'HEAD', id);
       const ac = new AbortController();
       const t0 = performance.now();
-      inFlight++;
+      inFlight.begin();
       let complete = false;
       res.once('finish', () => (complete = true));
       res.once('close', () => {
@@ -170,27 +169,11 @@ export async function startNode(opts: ServerOptions, log: Logger): Promise<Runni
         log: {},
       };
       const finish = () => {
-        inFlight--;
         if (!req.complete && !out.aborted) req.resume();
         opts.onFinish?.(request, out, performance.now() - t0);
-        if (inFlight === 0) drained?.();
+        inFlight.end();
       };
-      if (badLength) {
-        out.status(400).setHeader('content-type', 'application/json').end(JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'invalid Content-Length' } }));
-        finish();
-        return;
-      }
-      Promise.resolve()
-        .then(() => opts.handler(request, out))
-        .catch((err) => {
-          log.error({ err, id }, 'handler failed outside its error handling');
-          if (!out.headersSent && !out.finished) out.status(500).end();
-          else if (!out.finished) out.destroy();
-        })
-        .finally(() => {
-          if (!out.finished) out.destroy();
-          finish();
-        });
+      dispatch(opts.handler, request, out, badLength, log, finish);
     },
   );
   await new Promise<void>((resolve, reject) => {
@@ -204,12 +187,7 @@ export async function startNode(opts: ServerOptions, log: Logger): Promise<Runni
     async close(graceMs = 5_000) {
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
-      if (inFlight > 0) {
-        await new Promise<void>((resolve) => {
-          drained = resolve;
-          setTimeout(resolve, graceMs).unref();
-        });
-      }
+      await inFlight.drain(graceMs);
       server.closeAllConnections();
       await closed;
     },

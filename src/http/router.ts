@@ -14,7 +14,7 @@ export type Match = { handler: RouteHandler; params: Record<string, string> } | 
  * A small router over raw (still percent-encoded) paths: literal segments, `:param` segments and a trailing
  * `*rest`. Params are returned raw; callers decode and validate them. HEAD matches GET routes.
  */
-export class Router<_T extends unknown[] = []> {
+export class Router {
   private readonly routes: Route[] = [];
 
   add(method: string | string[], pattern: string, handler: RouteHandler): this {

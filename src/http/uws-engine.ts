@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { AbortedError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { collectBody, parseContentLength, requestId, type RequestHead } from './request-base.js';
+import { collectBody, dispatch, InFlight, parseContentLength, requestId, type RequestHead } from './request-base.js';
 import type { HttpRequest, HttpResponse, RunningServer, ServerOptions } from './types.js';
 
 type Uws = typeof import('uWebSockets.js');
@@ -216,8 +216,7 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
       'set ARTIFACTAPI_HTTP_ENGINE=node if clients push multi-GB layers with a Content-Length',
   );
   const app = uws.App();
-  let inFlight = 0;
-  let drained: (() => void) | undefined;
+  const inFlight = new InFlight();
   const open = new Set<UwsResponseAdapter>();
 
   app.any('/*', (res: UwsResponse, req: UwsRequest) => {
@@ -236,7 +235,7 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
     const out = new UwsResponseAdapter(res, head.method === 'HEAD', id);
     const ac = new AbortController();
     const t0 = performance.now();
-    inFlight++;
+    inFlight.begin();
     open.add(out);
 
     // The body is read as it arrives, into a Readable that pauses the socket when its consumer is slow.
@@ -294,30 +293,14 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
       log: {},
     };
     const finish = () => {
-      inFlight--;
       open.delete(out);
       // An unread request body is dropped; after the response ended uWS owns the connection (it closes it
       // when the body was not fully received) and `res` must not be touched any more.
       if (!bodyDone && !out.aborted) body.destroy();
       opts.onFinish?.(request, out, performance.now() - t0);
-      if (inFlight === 0) drained?.();
+      inFlight.end();
     };
-    if (badLength) {
-      out.status(400).setHeader('content-type', 'application/json').end(JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'invalid Content-Length' } }));
-      finish();
-      return;
-    }
-    Promise.resolve()
-      .then(() => opts.handler(request, out))
-      .catch((err) => {
-        log.error({ err, id }, 'handler failed outside its error handling');
-        if (!out.headersSent && !out.finished) out.status(500).end();
-        else if (!out.finished) out.destroy();
-      })
-      .finally(() => {
-        if (!out.finished && !out.aborted) out.destroy();
-        finish();
-      });
+    dispatch(opts.handler, request, out, badLength, log, finish);
   });
 
   const listenSocket = await new Promise<import('uWebSockets.js').us_listen_socket>((resolve, reject) => {
@@ -329,12 +312,7 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
     port,
     async close(graceMs = 5_000) {
       uws.us_listen_socket_close(listenSocket);
-      if (inFlight > 0) {
-        await new Promise<void>((resolve) => {
-          drained = resolve;
-          setTimeout(resolve, graceMs).unref();
-        });
-      }
+      await inFlight.drain(graceMs);
       for (const r of open) if (!r.finished) r.destroy();
     },
   };
