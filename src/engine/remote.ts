@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -64,8 +64,15 @@ export class RemoteEngine {
 
   constructor(private readonly d: RemoteEngineDeps) {}
 
+  /** Create the spool directory and drop spool files a crashed process left behind (older than a day). */
   async init(): Promise<void> {
     await mkdir(this.d.spoolDir, { recursive: true });
+    const cutoff = Date.now() - 24 * 3600_000;
+    for (const name of await readdir(this.d.spoolDir)) {
+      const p = join(this.d.spoolDir, name);
+      const st = await stat(p).catch(() => null);
+      if (st && st.mtimeMs < cutoff) await rm(p, { force: true });
+    }
   }
 
   private ttlSeconds(repo: Repository): number {

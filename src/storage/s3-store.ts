@@ -40,6 +40,20 @@ export function partSizeFor(size: number | undefined): number {
   return Math.max(MIN_PART, Math.ceil(need / (1024 * 1024)) * 1024 * 1024);
 }
 
+/** Pass through only bytes [start, start + length) of a stream, then end. */
+function sliceStream(start: number, length: number): Transform {
+  let pos = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      const from = Math.max(0, start - pos);
+      const to = Math.min(chunk.length, start + length - pos);
+      pos += chunk.length;
+      cb(null, from < to ? chunk.subarray(from, to) : undefined);
+      if (pos >= start + length) this.push(null);
+    },
+  });
+}
+
 function enoent(key: string): NodeJS.ErrnoException {
   const e: NodeJS.ErrnoException = new Error(`blob ${key} not found`);
   e.code = 'ENOENT';
@@ -157,7 +171,15 @@ export class S3BlobStore implements BlobStore {
         new GetObjectCommand({ Bucket: this.cfg.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
         { abortSignal: signal },
       );
-      return res.Body as Readable;
+      const body = res.Body as Readable;
+      // HTTP lets a server ignore Range and send the whole object (some S3-compatible servers do for `bytes=0-0`):
+      // then cut the requested window out of the stream rather than serve the wrong bytes.
+      const want = range ? range.end - range.start + 1 : 0;
+      if (range && res.ContentLength !== undefined && res.ContentLength !== want) {
+        const sentFrom = Number(/^bytes (\d+)-/.exec(res.ContentRange ?? '')?.[1] ?? 0);
+        return body.pipe(sliceStream(range.start - sentFrom, want));
+      }
+      return body;
     } catch (err) {
       if (isMissing(err)) throw enoent(key);
       throw err;
