@@ -38,10 +38,16 @@ export class RedisCache implements Cache {
   }
 
   async ready(timeoutMs = 5_000): Promise<this> {
-    await Promise.race([
-      this.redis.connect(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`could not connect to Redis at ${this.url} within ${timeoutMs} ms`)), timeoutMs).unref()),
-    ]);
+    const where = this.url.replace(/\/\/[^@/]*@/, '//***@');
+    try {
+      await Promise.race([
+        this.redis.connect(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs).unref()),
+      ]);
+    } catch (err) {
+      this.redis.disconnect();
+      throw new Error(`could not connect to Redis at ${where}: ${(err as Error).message}`);
+    }
     return this;
   }
 
