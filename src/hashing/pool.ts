@@ -59,11 +59,12 @@ class PooledHashStream extends Transform implements HashingStream {
       this.push(Buffer.from(m.buf, m.offset, m.length));
       this.maybeContinue();
     });
+    // Destroyed before the end: tell the worker to drop the stream; it closes the port and fails the task,
+    // which frees its slot. (Closing the port here could drop the abort message and leave the task pending.)
     this.once('close', () => {
       if (!this.settled) {
         this.settled = true;
         this.port.postMessage({ type: 'abort' });
-        this.port.close();
       }
     });
   }

@@ -26,6 +26,8 @@ export default async function hashStream({ port, algorithms, resumable, resumeSt
   for (const a of algorithms) if (!(a === 'sha256' && wasm)) fast.set(a, createHash(a));
   let size = 0;
   return new Promise((resolve, reject) => {
+    // The other side went away without 'end' (its thread or process died): fail instead of hanging.
+    port.on('close', () => reject(new Error('hash stream closed before its end')));
     port.on('message', (/** @type {{ type: 'chunk', buf: ArrayBuffer, offset: number, length: number } | { type: 'end' } | { type: 'abort' }} */ msg) => {
       try {
         if (msg.type === 'chunk') {
