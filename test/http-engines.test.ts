@@ -1,0 +1,204 @@
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HttpError } from '../src/errors.js';
+import { sendError } from '../src/http/respond.js';
+import { Router } from '../src/http/router.js';
+import { startServer } from '../src/http/server.js';
+import type { Handler, RunningServer } from '../src/http/types.js';
+import { createLogger } from '../src/log.js';
+import { ENGINES } from './helpers/app.js';
+import { raw } from './helpers/http.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const MiB = 1024 * 1024;
+
+describe.each(ENGINES)('HTTP engine [%s]', (engine) => {
+  let server: RunningServer | undefined;
+  const start = async (handler: Handler) => {
+    server = await startServer(engine, { host: '127.0.0.1', port: 0, handler: async (req, res) => { try { await handler(req, res); } catch (e) { sendError(res, e); } } }, createLogger('silent'));
+    return `http://127.0.0.1:${server.port}`;
+  };
+  afterEach(async () => {
+    await server?.close(200);
+    server = undefined;
+  });
+
+  it('round-trips methods, headers, query, status and HEAD lengths', async () => {
+    const url = await start(async (req, res) => {
+      res.setHeader('X-Echo', `${req.method} ${req.rawPath} ${req.query.get('a')} ${req.header('x-in')}`);
+      if (req.rawPath === '/empty') return res.status(204).end();
+      res.status(req.method === 'POST' ? 201 : 200).end('hello');
+    });
+    const g = await raw(url, 'GET', '/p/q%20r?a=1', { headers: { 'x-in': 'v' } });
+    expect(g.status).toBe(200);
+    expect(g.headers['x-echo']).toBe('GET /p/q%20r 1 v');
+    expect(g.headers['x-request-id']).toBeTruthy();
+    expect(g.body.toString()).toBe('hello');
+    const h = await raw(url, 'HEAD', '/x');
+    expect(h.headers['content-length']).toBe('5');
+    expect(h.body.length).toBe(0);
+    expect((await raw(url, 'POST', '/x', { body: 'b' })).status).toBe(201);
+    expect((await raw(url, 'GET', '/empty')).status).toBe(204);
+  });
+
+  it('streams a 256 MiB upload (chunked and with Content-Length) into a hasher with bounded memory', async () => {
+    const url = await start(async (req, res) => {
+      const h = createHash('sha256');
+      let n = 0;
+      await pipeline(req.body(), new Writable({ write(c: Buffer, _e, cb) { h.update(c); n += c.length; cb(); } }));
+      res.end(JSON.stringify({ n, sha: h.digest('hex') }));
+    });
+    const block = randomBytes(MiB);
+    const expected = createHash('sha256');
+    for (let i = 0; i < 256; i++) expected.update(block);
+    const want = expected.digest('hex');
+    const gen = () => Readable.from((function* () { for (let i = 0; i < 256; i++) yield block; })());
+    const rss0 = process.memoryUsage().rss;
+    const chunked = await raw(url, 'PUT', '/up', { body: gen() });
+    expect(chunked.json()).toEqual({ n: 256 * MiB, sha: want });
+    const sized = await raw(url, 'PUT', '/up', { body: gen(), headers: { 'content-length': 256 * MiB } });
+    expect(sized.json()).toEqual({ n: 256 * MiB, sha: want });
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(128 * MiB);
+  });
+
+  it('a slow consumer of the request body stalls the client (backpressure on upload)', async () => {
+    let received = 0;
+    const url = await start(async (req, res) => {
+      await pipeline(req.body(), new Writable({ highWaterMark: MiB, write(c: Buffer, _e, cb) { received += c.length; setTimeout(cb, 20); } }));
+      res.end('ok');
+    });
+    let sent = 0;
+    const body = new Readable({
+      read() {
+        if (sent >= 512 * MiB) return this.push(null);
+        sent += MiB;
+        this.push(Buffer.alloc(MiB));
+      },
+    });
+    const ac = new AbortController();
+    const p = raw(url, 'PUT', '/slow', { body, signal: ac.signal }).catch(() => null);
+    await sleep(1500);
+    // The client can only be ahead by what sockets and a few stream buffers hold, not by the whole body.
+    expect(sent).toBeLessThan(512 * MiB);
+    expect(sent - received).toBeLessThan(48 * MiB);
+    ac.abort();
+    await p;
+  });
+
+  it('a slow client slows the response source (backpressure on download)', async () => {
+    let produced = 0;
+    let destroyed = false;
+    const url = await start(async (_req, res) => {
+      const src = new Readable({
+        read() {
+          if (produced >= 1024 * MiB) return this.push(null);
+          produced += MiB;
+          this.push(Buffer.alloc(MiB));
+        },
+        destroy(err, cb) {
+          destroyed = true;
+          cb(err);
+        },
+      });
+      await res.stream(src, 1024 * MiB);
+    });
+    const u = new URL(url);
+    let got = 0;
+    await new Promise<void>((resolve) => {
+      const req = http.get({ host: u.hostname, port: u.port, path: '/big', agent: false }, (res) => {
+        res.once('data', (c: Buffer) => {
+          got += c.length;
+          res.pause();
+          setTimeout(() => {
+            expect(produced - got).toBeLessThan(48 * MiB);
+            req.destroy();
+            resolve();
+          }, 1500);
+        });
+      });
+      req.on('error', () => {});
+    });
+    // The client went away: the source is destroyed, not drained into memory.
+    for (let i = 0; i < 100 && !destroyed; i++) await sleep(10);
+    expect(destroyed).toBe(true);
+    expect(produced).toBeLessThan(100 * MiB);
+  });
+
+  it('a client that aborts mid-upload fails the body stream and fires the abort signal', async () => {
+    let bodyError: unknown;
+    let signalled = false;
+    let settled!: () => void;
+    const done = new Promise<void>((r) => (settled = r));
+    const url = await start(async (req, res) => {
+      req.signal.addEventListener('abort', () => (signalled = true));
+      try {
+        await pipeline(req.body(), new Writable({ write(_c, _e, cb) { cb(); } }));
+      } catch (e) {
+        bodyError = e;
+      }
+      settled();
+      res.end();
+    });
+    const body = new Readable({ read() {} });
+    const ac = new AbortController();
+    const p = raw(url, 'PUT', '/abort', { body, headers: { 'content-length': 10 * MiB }, signal: ac.signal }).catch(() => null);
+    body.push(Buffer.alloc(MiB));
+    await sleep(200);
+    ac.abort();
+    await Promise.race([done, sleep(3000)]);
+    await p;
+    expect(bodyError).toBeTruthy();
+    expect(signalled).toBe(true);
+  });
+
+  it('answers every error in one JSON envelope, and hides unknown errors', async () => {
+    const url = await start(async (req) => {
+      if (req.rawPath === '/known') throw new HttpError(409, 'CONFLICT', 'already there', { path: 'x' }, { 'X-Why': 'because' });
+      throw new Error('secret internal detail');
+    });
+    const k = await raw(url, 'GET', '/known');
+    expect(k.status).toBe(409);
+    expect(k.headers['x-why']).toBe('because');
+    expect(k.json()).toEqual({ error: { code: 'CONFLICT', message: 'already there', detail: { path: 'x' } } });
+    const u = await raw(url, 'GET', '/unknown');
+    expect(u.status).toBe(500);
+    expect(u.json()).toEqual({ error: { code: 'INTERNAL', message: 'internal server error' } });
+    expect(u.body.toString()).not.toContain('secret');
+  });
+
+  it('a malformed Content-Length is a 400', async () => {
+    const url = await start((_req, res) => res.end('x'));
+    const u = new URL(url);
+    const status = await new Promise<string>((resolve) => {
+      const s = net.connect(Number(u.port), '127.0.0.1', () => s.write('PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 12abc\r\n\r\n'));
+      s.on('data', (d: Buffer) => { resolve(d.toString().split('\r\n')[0]!); s.destroy(); });
+      s.on('error', () => resolve('closed'));
+      s.on('close', () => resolve('closed'));
+    });
+    // Both parsers refuse it before our handler runs: node:http answers 400, uWS closes the connection.
+    if (engine === 'node') expect(status).toMatch(/^HTTP\/1\.1 400/);
+    else expect(status).toBe('closed');
+  });
+});
+
+describe('Router', () => {
+  const r = new Router();
+  const h = (name: string) => () => void name;
+  r.add('GET', '/api/v2/repositories', h('list'));
+  r.add(['PATCH', 'DELETE'], '/api/v2/repositories/:name', h('one'));
+  r.add('GET', '/files/*rest', h('rest'));
+
+  it('matches literals, params and rest; HEAD follows GET; 405 vs 404', () => {
+    expect(r.match('GET', '/api/v2/repositories')).toMatchObject({ params: {} });
+    expect(r.match('HEAD', '/api/v2/repositories')).toMatchObject({ params: {} });
+    expect(r.match('DELETE', '/api/v2/repositories/abc')).toMatchObject({ params: { name: 'abc' } });
+    expect(r.match('GET', '/api/v2/repositories/abc')).toBe('method-not-allowed');
+    expect(r.match('GET', '/files/a/b%2Fc')).toMatchObject({ params: { rest: 'a/b%2Fc' } });
+    expect(r.match('GET', '/nothing')).toBeNull();
+    expect(r.match('GET', '/api/v2/repositories/a/b')).toBeNull();
+  });
+});
