@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -43,7 +43,7 @@ async function waitListening(port: number): Promise<void> {
   throw new Error(`nginx did not start on port ${port}`);
 }
 
-export async function startNginx(opts: { root?: string; limitRate?: string } = {}): Promise<StaticUpstream> {
+export async function startNginx(opts: { root?: string; limitRate?: string; basicAuth?: { user: string; password: string } } = {}): Promise<StaticUpstream> {
   const dir = await mkdtemp(join(tmpdir(), 'aa-nginx-'));
   const root = opts.root ?? join(dir, 'www');
   await mkdir(root, { recursive: true });
@@ -52,6 +52,10 @@ export async function startNginx(opts: { root?: string; limitRate?: string } = {
   await chmod(root, 0o755);
   const port = await freePort();
   const log = join(dir, 'access.log');
+  if (opts.basicAuth) {
+    const hash = execFileSync('openssl', ['passwd', '-apr1', opts.basicAuth.password]).toString().trim();
+    await writeFile(join(dir, 'htpasswd'), `${opts.basicAuth.user}:${hash}\n`);
+  }
   const conf = join(dir, 'nginx.conf');
   await writeFile(
     conf,
@@ -72,6 +76,7 @@ http {
     root ${root};
     autoindex on;
     ${opts.limitRate ? `limit_rate ${opts.limitRate};` : ''}
+    ${opts.basicAuth ? `auth_basic "upstream"; auth_basic_user_file ${join(dir, 'htpasswd')};` : ''}
   }
 }
 `,
