@@ -137,3 +137,33 @@ describe('repositories declared in a YAML file', () => {
     expect(put.json().repo).toBe('yaml-local');
   });
 });
+
+describe('generated admin token', () => {
+  it('is created on first start (0600 file, stored hashed), works, and survives a restart', async () => {
+    const { startApp } = await import('../src/app.js');
+    const { loadConfig } = await import('../src/config.js');
+    const { createLogger } = await import('../src/log.js');
+    const { readFile, stat } = await import('node:fs/promises');
+    const dataDir = await mkdtemp(join(tmpdir(), 'aa-token-'));
+    const env = { PORT: '0', HOST: '127.0.0.1', ARTIFACTAPI_DATA_DIR: dataDir, ARTIFACTAPI_HASH_THREADS: '1' };
+    const write = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    let app = await startApp(loadConfig(env), { log: createLogger('silent') });
+    process.stderr.write = write;
+    const file = join(dataDir, 'admin.token');
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const token = (await readFile(file, 'utf8')).trim();
+    expect(token.length).toBeGreaterThanOrEqual(40);
+    const create = (tok: string, name: string) =>
+      raw(app.url, 'POST', '/api/v2/repositories', { headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: JSON.stringify({ name, package_type: 'generic', repo_type: 'local' }) });
+    expect((await create(token, 'tok1')).status).toBe(201);
+    expect((await create('x' + token, 'tok2')).status).toBe(401);
+    // The database holds only a hash of it.
+    const rows = await app.db.query<{ value: string }>('SELECT value FROM settings');
+    expect(rows.some((r) => r.value.includes(token))).toBe(false);
+    await app.stop(100);
+    app = await startApp(loadConfig(env), { log: createLogger('silent') });
+    expect((await create(token, 'tok3')).status).toBe(201);
+    await app.stop(100);
+  });
+});

@@ -42,7 +42,8 @@ export class Auth {
     const file = join(dataDir, 'admin.token');
     await writeFile(file, token + '\n', { mode: 0o600 });
     // Printed once, on the run that generated it; afterwards only the hash exists (and the file).
-    this.log.warn({ file }, `generated admin token (shown once, also saved to ${file}): ${token}`);
+    // The token goes to the terminal once, never into the structured log (which is often shipped elsewhere).
+    this.log.warn({ file }, 'generated an admin token; it is printed once on stderr and saved in the file');
     process.stderr.write(`\nartifactapi admin token: ${token}\n(saved to ${file}; set ARTIFACTAPI_ADMIN_TOKEN to choose your own)\n\n`);
   }
 
