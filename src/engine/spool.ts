@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { open, type FileHandle, unlink } from 'node:fs/promises';
-import { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
+import { DurableFileWriter } from '../storage/durable-file.js';
 import { AbortedError } from '../errors.js';
 
 const READ_CHUNK = 1024 * 1024;
@@ -32,20 +33,15 @@ export class Spool extends EventEmitter {
     return this.opening;
   }
 
-  /** The sink the fetch pipes into; positional appends, progress announced per chunk. */
+  /** The sink the fetch pipes into: appends flushed to disk as they go, progress announced per chunk. */
   writer(): Writable {
-    return new Writable({
-      highWaterMark: 4 * 1024 * 1024,
-      write: (chunk: Buffer, _enc, cb) => {
-        this.handle()
-          .then((fh) => fh.write(chunk, 0, chunk.length, this.written))
-          .then(({ bytesWritten }) => {
-            this.written += bytesWritten;
-            this.emit('progress');
-            cb();
-          }, cb);
+    return new DurableFileWriter(
+      () => this.handle(),
+      (total) => {
+        this.written = total;
+        this.emit('progress');
       },
-    });
+    );
   }
 
   /** Mark the body complete, verified and committed: readers may deliver the last byte. */

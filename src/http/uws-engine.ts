@@ -18,6 +18,8 @@ const require = createRequire(import.meta.url);
  */
 export const UWS_CONTENT_LENGTH_LIMIT = 1_000_000_000;
 
+const BODY_CHUNK = 1024 * 1024;
+
 /** Load uWS and refuse its silent pure-JS fallback (slow, and not what the operator asked for). */
 export function loadUws(): Uws {
   const uws = require('uWebSockets.js') as Uws & { getParts?: unknown; H3App?: unknown };
@@ -251,19 +253,40 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
       },
     });
     body.on('error', () => {});
+    // uWS lends each chunk only for the callback, so it must be copied; copying into 1 MiB buffers of our own
+    // makes that the only copy: downstream stages (the hashing worker) can take ownership of whole buffers.
+    let acc: Buffer | undefined;
+    let accLen = 0;
+    const emit = (b: Buffer) => {
+      if (!body.push(b) && !bodyDone) {
+        paused = true;
+        res.pause();
+      }
+    };
     res.onData((ab, isLast) => {
       // After the response ended uWS may still deliver (and drain) the rest of the body: drop it, hands off res.
       if (out.finished) return;
-      if (ab.byteLength > 0) {
-        const copy = Buffer.allocUnsafeSlow(ab.byteLength);
-        copy.set(new Uint8Array(ab));
-        if (!body.push(copy) && !isLast) {
-          paused = true;
-          res.pause();
+      const src = new Uint8Array(ab);
+      let off = 0;
+      while (off < src.length) {
+        if (!acc) {
+          acc = Buffer.allocUnsafeSlow(BODY_CHUNK);
+          accLen = 0;
+        }
+        const n = Math.min(BODY_CHUNK - accLen, src.length - off);
+        acc.set(n === src.length ? src : src.subarray(off, off + n), accLen);
+        accLen += n;
+        off += n;
+        if (accLen === BODY_CHUNK) {
+          const full = acc;
+          acc = undefined;
+          emit(full);
         }
       }
       if (isLast) {
         bodyDone = true;
+        if (acc && accLen > 0) body.push(acc.subarray(0, accLen));
+        acc = undefined;
         body.push(null);
       }
     });

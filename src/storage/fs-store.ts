@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { access, constants, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { access, constants, type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { DurableFileWriter } from './durable-file.js';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { BlobStore, ByteRange, CommittedObject, ObjectStat, StagedWrite } from './types.js';
@@ -74,12 +75,16 @@ export class FsBlobStore implements BlobStore {
 
   stage(): StagedWrite {
     const file = join(this.staging, randomUUID());
-    const sink = createWriteStream(file, { highWaterMark: HWM });
-    let size = 0;
+    let handle: Promise<FileHandle> | undefined;
+    const fh = () => (handle ??= open(file, 'w'));
+    const sink = new DurableFileWriter(fh);
+    const closeHandle = async () => {
+      if (handle) await (await handle.catch(() => undefined))?.close().catch(() => {});
+    };
     const done = new Promise<{ size: number }>((resolve, reject) => {
       sink.once('finish', () => {
-        size = sink.bytesWritten;
-        resolve({ size });
+        // An empty body never opened the file: create it so commit has something to place.
+        fh().then(() => resolve({ size: sink.bytesWritten }), reject);
       });
       sink.once('error', reject);
     });
@@ -91,13 +96,14 @@ export class FsBlobStore implements BlobStore {
       commit: async (sha256: string) => {
         await done;
         finished = true;
+        await closeHandle();
         return this.place(file, sha256);
       },
       abort: async () => {
         if (finished) return;
         finished = true;
         sink.destroy();
-        await new Promise<void>((r) => (sink.closed ? r() : sink.once('close', () => r())));
+        await closeHandle();
         await unlink(file).catch(() => {});
       },
       readStaged: async () => {
