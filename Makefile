@@ -28,6 +28,11 @@ test: build deps
 lint: install
 	npx tsc -p tsconfig.json --noEmit
 
+## bench: the measuring instruments in native-bench/ (results written to native-bench/results/)
+bench: build
+	node native-bench/hash-bench.mjs
+	node native-bench/generic-memory.mjs
+
 ## bench-memory: RSS growth and throughput of a 2 GiB upload and download through a generic repository
 bench-memory: build
 	node native-bench/generic-memory.mjs
