@@ -232,3 +232,15 @@ describe('Router', () => {
     expect(r.match('GET', '/api/v2/repositories/a/b')).toBeNull();
   });
 });
+
+describe('uWebSockets.js fallback detection', () => {
+  it('refuses to start when the package fell back to its pure-JS server', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const script = "import('./src/http/uws-engine.ts').then((m) => { try { m.loadUws(); console.log('loaded'); } catch (e) { console.log('refused: ' + e.message); } })";
+    const run = (env: Record<string, string>) =>
+      execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: process.cwd(), env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(run({})).toContain('loaded');
+    // UWS_USE_FALLBACK makes the package load its JS fallback, as it does silently when the binary cannot load.
+    expect(run({ UWS_USE_FALLBACK: 'true' })).toMatch(/refused: uWebSockets.js could not load its native binary/);
+  });
+});

@@ -183,3 +183,34 @@ describe.each(ENGINES)('remote: upstream dies mid-body [%s]', (engine) => {
     expect(cached.headers['x-artifact-source']).toBe('cache');
   });
 });
+
+describe.each(ENGINES)('remote: the last client leaving aborts the download [%s]', (engine) => {
+  let t: TestApp;
+  let up: StaticUpstream;
+  const data = randomBytes(16 * 1024 * 1024);
+
+  beforeAll(async () => {
+    up = await startNginx({ limitRate: '4m' });
+    await writeFile(join(up.root, 'big.bin'), data);
+    t = await startTestApp({ engine, drivers: DRIVER_SETS[0]! });
+    await t.createRepo({ name: 'abandon', package_type: 'generic', repo_type: 'remote', upstream: { url: up.url } });
+  });
+  afterAll(async () => {
+    await t?.stop();
+    await up?.stop();
+  });
+
+  it('stops the upstream transfer and commits nothing', async () => {
+    const ac = new AbortController();
+    const pending = raw(t.url, 'GET', '/abandon/big.bin', { signal: ac.signal }).catch(() => null);
+    await new Promise((r) => setTimeout(r, 700));
+    ac.abort();
+    await pending;
+    // nginx logs the request when its connection ends: long before the 4 s a full transfer would take.
+    let logged = 0;
+    for (let i = 0; i < 30 && logged === 0; i++) logged = await up.countRequests('/big.bin');
+    expect(logged).toBe(1);
+    const list = await raw(t.url, 'GET', '/api/v2/repositories/abandon/artifacts');
+    expect(list.json().artifacts).toHaveLength(0);
+  });
+});
