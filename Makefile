@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: run test build install deps lint bench bench-memory clean
+.PHONY: run test e2e build install deps lint bench bench-memory clean
 
 $(NODE_MODULES_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -24,6 +24,10 @@ deps:
 ## test: install what is needed and run the whole suite (every server-level test runs on both HTTP engines)
 test: build deps
 	npx vitest run
+
+## e2e: the black-box suite (e2e-docker/) against a natively started server-mode stack
+e2e: build deps
+	./e2e-docker/run-native.sh
 
 lint: install
 	npx tsc -p tsconfig.json --noEmit

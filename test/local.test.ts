@@ -154,6 +154,17 @@ describe.each(matrix)('local generic repository [$engine, $drivers.name]', ({ en
     expect((await raw(t.url, 'GET', '/files/noauth.txt')).status).toBe(404);
   });
 
+  it.skipIf(skip)('a refusal sent before the body was read closes the connection cleanly (keep-alive clients go on)', async () => {
+    // fetch keeps connections alive: the next request must not land on a socket the server is closing.
+    for (let i = 0; i < 5; i++) {
+      const refused = await fetch(`${t.url}/files/refused-${i}.bin`, { method: 'PUT', body: randomBytes(2_000_000) });
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('connection')).toBe('close');
+      const ok = await fetch(`${t.url}/files/dir/a.bin`, { method: 'HEAD' });
+      expect(ok.status).toBe(200);
+    }
+  });
+
   it.skipIf(skip)('DELETE removes an artifact; a second DELETE is 404', async () => {
     await raw(t.url, 'PUT', '/files/del.txt', { headers: t.auth, body: 'bye' });
     expect((await raw(t.url, 'DELETE', '/files/del.txt', { headers: t.auth })).status).toBe(204);

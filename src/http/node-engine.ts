@@ -16,8 +16,17 @@ class NodeResponseAdapter implements HttpResponse {
     private readonly res: http.ServerResponse,
     private readonly head: boolean,
     id: string,
+    private readonly req: http.IncomingMessage,
   ) {
     res.setHeader('x-request-id', id);
+  }
+
+  /**
+   * Answering before the request body arrived (a 401/409/413 refusal): close the connection instead of reading
+   * a possibly huge body to its end, and tell the client so it does not reuse the socket.
+   */
+  private closeIfBodyPending(): void {
+    if (!this.req.complete && !this.res.headersSent) this.res.setHeader('connection', 'close');
   }
 
   get headersSent(): boolean {
@@ -48,6 +57,7 @@ class NodeResponseAdapter implements HttpResponse {
     if (this.head) return this.endWithoutBody(body === undefined ? undefined : Buffer.byteLength(body));
     this.done = true;
     this.res.statusCode = this.code;
+    this.closeIfBodyPending();
     if (body !== undefined && this.code !== 204 && this.code !== 304) {
       this.res.setHeader('content-length', Buffer.byteLength(body));
       this.bytesWritten += Buffer.byteLength(body);
@@ -62,6 +72,7 @@ class NodeResponseAdapter implements HttpResponse {
     if (this.finished) return;
     this.done = true;
     this.res.statusCode = this.code;
+    this.closeIfBodyPending();
     if (contentLength !== undefined) this.res.setHeader('content-length', contentLength);
     // node:http sends no body for HEAD; for other methods this is an empty body with the declared length
     // only when the caller knows the request was HEAD.
@@ -85,6 +96,7 @@ class NodeResponseAdapter implements HttpResponse {
         return reject(new AbortedError());
       }
       this.res.statusCode = this.code;
+      this.closeIfBodyPending();
       if (length !== undefined) this.res.setHeader('content-length', length);
       this.onAbortHooks.push(() => {
         source.destroy(new AbortedError('client went away'));
@@ -132,7 +144,7 @@ export async function startNode(opts: ServerOptions, log: Logger): Promise<Runni
       const rawQuery = q < 0 ? '' : url.slice(q + 1);
       const id = requestId(headers);
       const method = (req.method ?? 'GET').toUpperCase();
-      const out = new NodeResponseAdapter(res, method === 'HEAD', id);
+      const out = new NodeResponseAdapter(res, method === 'HEAD', id, req);
       const ac = new AbortController();
       const t0 = performance.now();
       inFlight.begin();
@@ -169,7 +181,8 @@ export async function startNode(opts: ServerOptions, log: Logger): Promise<Runni
         log: {},
       };
       const finish = () => {
-        if (!req.complete && !out.aborted) req.resume();
+        // An unread body is not drained (it may be gigabytes): the response said Connection: close, and node
+        // closes the socket once the response is flushed.
         opts.onFinish?.(request, out, performance.now() - t0);
         inFlight.end();
       };

@@ -49,7 +49,17 @@ class UwsResponseAdapter implements HttpResponse {
     private readonly res: UwsResponse,
     private readonly head: boolean,
     private readonly id: string,
+    /** True while the request body has not been fully received. */
+    private readonly bodyPending: () => boolean,
   ) {}
+
+  /**
+   * Answering before the request body arrived (a 401/409/413 refusal) means the rest of it is never read:
+   * close the connection, and say so, so the client does not send its next request into a dead socket.
+   */
+  private get closeAfter(): boolean {
+    return this.bodyPending();
+  }
 
   abortedByClient(): void {
     this.aborted = true;
@@ -78,6 +88,7 @@ class UwsResponseAdapter implements HttpResponse {
     this.headersSent = true;
     this.res.writeStatus(statusLine(this.code));
     this.res.writeHeader('x-request-id', this.id);
+    if (this.closeAfter) this.res.writeHeader('connection', 'close');
     for (const [k, v] of this.headers) if (k !== 'content-length' && k !== 'transfer-encoding') this.res.writeHeader(k, v);
   }
 
@@ -87,8 +98,8 @@ class UwsResponseAdapter implements HttpResponse {
     this.finished = true;
     this.res.cork(() => {
       this.writeHead();
-      if (body === undefined && (this.code === 204 || this.code === 304)) this.res.endWithoutBody();
-      else this.res.end(body ?? '');
+      if (body === undefined && (this.code === 204 || this.code === 304)) this.res.endWithoutBody(undefined, this.closeAfter);
+      else this.res.end(body ?? '', this.closeAfter);
     });
     this.bytesWritten += body === undefined ? 0 : Buffer.byteLength(body);
   }
@@ -98,8 +109,7 @@ class UwsResponseAdapter implements HttpResponse {
     this.finished = true;
     this.res.cork(() => {
       this.writeHead();
-      if (contentLength === undefined) this.res.endWithoutBody();
-      else this.res.endWithoutBody(contentLength);
+      this.res.endWithoutBody(contentLength, this.closeAfter);
     });
   }
 
@@ -234,14 +244,14 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
       remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
     };
     const id = requestId(headers);
-    const out = new UwsResponseAdapter(res, head.method === 'HEAD', id);
+    let bodyDone = false;
+    const out = new UwsResponseAdapter(res, head.method === 'HEAD', id, () => !bodyDone);
     const ac = new AbortController();
     const t0 = performance.now();
     inFlight.begin();
     open.add(out);
 
     // The body is read as it arrives, into a Readable that pauses the socket when its consumer is slow.
-    let bodyDone = false;
     let paused = false;
     const body = new Readable({
       highWaterMark: 1024 * 1024,

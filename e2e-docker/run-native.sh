@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make e2e`: the black-box suite against a natively started stack — PostgreSQL and Redis as found on this machine,
+# an S3 server (s3rver) and nginx serving fixtures/ as the upstream, and artifactapi built from this tree.
+# Everything binds to 127.0.0.1 and is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+wait_http() { for _ in $(seq 1 150); do curl -sf -o /dev/null "$1" && return 0; sleep 0.2; done; echo "e2e: $1 did not come up" >&2; return 1; }
+
+up_port=$(free_port); s3_port=$(free_port); app_port=$(free_port)
+chmod 755 "$work"
+cp -r e2e-docker/fixtures "$work/www" && chmod -R a+rX "$work/www"
+cat > "$work/nginx.conf" <<CONF
+daemon off; master_process off; pid $work/nginx.pid; error_log $work/nginx.err warn;
+events {} http { access_log off; client_body_temp_path $work/b; proxy_temp_path $work/p; fastcgi_temp_path $work/f;
+uwsgi_temp_path $work/u; scgi_temp_path $work/s; server { listen 127.0.0.1:$up_port; root $work/www; } }
+CONF
+/usr/sbin/nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
+
+node e2e-docker/s3-server.mjs "$s3_port" "$work/s3" & pids+=($!)
+wait_http "http://127.0.0.1:$s3_port/" || true
+
+schema="e2e_$(date +%s)_$$"
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} DATABASE_SCHEMA=$schema
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379} REDIS_PREFIX="e2e:$schema:"
+export S3_ENDPOINT="http://127.0.0.1:$s3_port" S3_BUCKET=artifactapi S3_ACCESS_KEY_ID=S3RVER S3_SECRET_ACCESS_KEY=S3RVER S3_FORCE_PATH_STYLE=true
+export ARTIFACTAPI_ADMIN_TOKEN="e2e-$(openssl rand -hex 16)" ARTIFACTAPI_DATA_DIR="$work/data" HOST=127.0.0.1 PORT=$app_port LOG_LEVEL=warn
+node dist/main.js serve & pids+=($!)
+wait_http "http://127.0.0.1:$app_port/health"
+
+ARTIFACTAPI_URL="http://127.0.0.1:$app_port" ARTIFACTAPI_TOKEN="$ARTIFACTAPI_ADMIN_TOKEN" E2E_UPSTREAM_URL="http://127.0.0.1:$up_port" \
+  npx vitest run --config e2e-docker/vitest.config.ts
+psql -q -h 127.0.0.1 -U postgres -d test -c "DROP SCHEMA IF EXISTS \"$schema\" CASCADE" >/dev/null 2>&1 || true
