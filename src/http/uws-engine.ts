@@ -55,7 +55,8 @@ class UwsResponseAdapter implements HttpResponse {
 
   /**
    * Answering before the request body arrived (a 401/409/413 refusal) means the rest of it is never read:
-   * close the connection, and say so, so the client does not send its next request into a dead socket.
+   * close the connection (uWS then sends `Connection: close`), so the client does not send its next request
+   * into a dead socket.
    */
   private get closeAfter(): boolean {
     return this.bodyPending();
@@ -88,7 +89,6 @@ class UwsResponseAdapter implements HttpResponse {
     this.headersSent = true;
     this.res.writeStatus(statusLine(this.code));
     this.res.writeHeader('x-request-id', this.id);
-    if (this.closeAfter) this.res.writeHeader('connection', 'close');
     for (const [k, v] of this.headers) if (k !== 'content-length' && k !== 'transfer-encoding') this.res.writeHeader(k, v);
   }
 
