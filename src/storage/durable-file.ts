@@ -18,6 +18,8 @@ export class DurableFileWriter extends Writable {
   constructor(
     private readonly fh: () => Promise<FileHandle>,
     private readonly onWritten?: (total: number) => void,
+    /** Where in the file the first byte goes (appending to an existing upload). */
+    private readonly start = 0,
   ) {
     super({ highWaterMark: 4 * 1024 * 1024 });
   }
@@ -31,7 +33,7 @@ export class DurableFileWriter extends Writable {
       .then(async (fh) => {
         let off = 0;
         while (off < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, this.written);
+          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, this.start + this.written);
           off += bytesWritten;
           this.written += bytesWritten;
         }
@@ -49,5 +51,11 @@ export class DurableFileWriter extends Writable {
   override _final(cb: (err?: Error | null) => void): void {
     // Let a background flush finish before the file is declared complete (and fsynced by the commit).
     Promise.resolve(this.syncing).then(() => cb(), cb);
+  }
+
+  /** Make everything written durable (an append must survive a crash before the client is told 202). */
+  async flush(): Promise<void> {
+    await this.syncing;
+    await (await this.fh()).datasync();
   }
 }

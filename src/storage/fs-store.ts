@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, constants, type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { access, constants, type FileHandle, mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
 import { DurableFileWriter } from './durable-file.js';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import type { BlobStore, ByteRange, CommittedObject, ObjectStat, StagedWrite } from './types.js';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { AppendState, BlobStore, ByteRange, CommittedObject, ObjectStat, StagedWrite } from './types.js';
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
 const KEY_RE = /^sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/;
@@ -111,6 +112,46 @@ export class FsBlobStore implements BlobStore {
         return createReadStream(file, { highWaterMark: HWM });
       },
     };
+  }
+
+  private appendPath(state: AppendState): string {
+    if (state.driver !== 'fs' || !/^[0-9a-f-]{36}$/.test(state.file)) throw new Error('invalid fs append state');
+    return join(this.staging, state.file);
+  }
+
+  async beginAppend(): Promise<AppendState> {
+    const file = randomUUID();
+    await (await open(join(this.staging, file), 'w')).close();
+    return { driver: 'fs', file, size: 0 };
+  }
+
+  async append(state: AppendState, body: Readable, signal?: AbortSignal): Promise<AppendState> {
+    const path = this.appendPath(state);
+    const fh = await open(path, 'r+');
+    try {
+      // Bytes past `size` are the remains of an append that failed: overwrite them.
+      const sink = new DurableFileWriter(async () => fh, undefined, state.size);
+      await pipeline(body, sink, signal ? { signal } : {});
+      await sink.flush();
+      return { ...state, size: state.size + sink.bytesWritten };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async readAppended(state: AppendState): Promise<Readable> {
+    if (state.size === 0) return Readable.from([]);
+    return createReadStream(this.appendPath(state), { start: 0, end: state.size - 1, highWaterMark: HWM });
+  }
+
+  async completeAppend(state: AppendState, sha256: string): Promise<CommittedObject> {
+    const path = this.appendPath(state);
+    await truncate(path, state.size);
+    return this.place(path, sha256);
+  }
+
+  async abortAppend(state: AppendState): Promise<void> {
+    await unlink(this.appendPath(state)).catch(() => {});
   }
 
   async putFile(path: string, sha256: string): Promise<CommittedObject> {

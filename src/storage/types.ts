@@ -42,8 +42,30 @@ export interface StagedWrite {
  * byte ranges. Blobs are content-addressed by SHA-256; metadata (db/) records the key each digest
  * lives at, so one copy per digest exists whatever repository refers to it.
  */
+/**
+ * An upload that grows over several requests (OCI chunked uploads), possibly handled by different replicas.
+ * The state is plain JSON: it lives in the database between requests, never in process memory.
+ */
+export type AppendState =
+  /** One staging file, appended in place. */
+  | { driver: 'fs'; file: string; size: number }
+  /**
+   * One object per append (S3 cannot read back an unfinished multipart upload, and parts must be ≥ 5 MiB).
+   * A single segment becomes the blob as is; several are joined once at completion.
+   */
+  | { driver: 's3'; segments: Array<{ key: string; size: number }>; size: number };
+
 export interface BlobStore {
   readonly driver: 'fs' | 's3';
+  /** Begin an upload that can be appended to across requests and replicas. */
+  beginAppend(): Promise<AppendState>;
+  /** Append a body; returns the new state (persist it before answering the client). */
+  append(state: AppendState, body: import('node:stream').Readable, signal?: AbortSignal): Promise<AppendState>;
+  /** Every byte appended so far, in order (to recompute a hash the state does not carry). */
+  readAppended(state: AppendState): Promise<import('node:stream').Readable>;
+  /** Make the appended bytes the blob for `sha256` — without copying them. */
+  completeAppend(state: AppendState, sha256: string): Promise<CommittedObject>;
+  abortAppend(state: AppendState): Promise<void>;
   /** Start a staged write. `sizeHint` lets s3 pick a part size (parts ≥ 5 MiB, ≤ 10 000 parts). */
   stage(options?: { sizeHint?: number; signal?: AbortSignal }): StagedWrite;
   /**
