@@ -26,6 +26,8 @@ import { loadRepoFile } from './repos/config-file.js';
 import { ContentService } from './repos/content.js';
 import { LocalRepositories } from './repos/local.js';
 import { RepoRegistry } from './repos/registry.js';
+import { RegistryApi } from './registry/handler.js';
+import { UploadSessions } from './registry/uploads.js';
 import { createBlobStore } from './storage/index.js';
 import type { BlobStore } from './storage/types.js';
 
@@ -79,6 +81,8 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
     const local = new LocalRepositories({ db, blobs, metrics, maxUploadBytes: config.maxUploadBytes });
     const content = new ContentService({ repos, formats, remote, local, auth, artifacts: (r) => artifactQuery(db, r.id), publicUrl: config.publicUrl });
     const admin = new AdminApi(repos, auth, db);
+    const uploads = new UploadSessions(db, cache, store, blobs, hasher);
+    const registry = new RegistryApi({ repos, content, auth, db, blobs, uploads, maxUploadBytes: config.maxUploadBytes });
 
     const router = new Router();
     router.add('GET', '/health', async (req, res) => {
@@ -97,6 +101,7 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
 
     const handler = async (req: HttpRequest, res: HttpResponse) => {
       try {
+        if (req.rawPath === '/v2' || req.rawPath.startsWith('/v2/')) return await registry.handle(req, res);
         const m = router.match(req.method, req.rawPath);
         if (m && m !== 'method-not-allowed') return await m.handler(req, res, m.params);
         if (m === 'method-not-allowed') throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} not allowed on ${req.rawPath}`);

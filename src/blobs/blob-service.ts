@@ -5,7 +5,7 @@ import type { Database, Queryable } from '../db/types.js';
 import { getBlob, insertBlobIfAbsent, type BlobRow } from '../db/blobs-table.js';
 import type { Digests, HashAlgorithm, Hasher } from '../hashing/types.js';
 import { verifyDigests } from '../hashing/digest.js';
-import type { BlobStore, ByteRange } from '../storage/types.js';
+import type { AppendState, BlobStore, ByteRange } from '../storage/types.js';
 import { byteLimit } from './limit.js';
 
 export interface IngestOptions {
@@ -100,12 +100,27 @@ export class BlobService {
     return this.commitStaged(this.db, sha256, size, () => this.store.putFile(path, sha256, size));
   }
 
+  /** Finish an appendable upload whose digest is verified: the appended bytes become the blob (deduplicated). */
+  async commitAppended(state: AppendState, sha256: string, size: number): Promise<BlobRow> {
+    const existing = await getBlob(this.db, sha256);
+    if (existing) {
+      await this.store.abortAppend(state);
+      return existing;
+    }
+    return this.commitStaged(this.db, sha256, size, () => this.store.completeAppend(state, sha256));
+  }
+
   private async commitStaged(q: Queryable, sha256: string, size: number, commit: () => Promise<{ key: string }>): Promise<BlobRow> {
     const { key } = await commit();
     const row = await insertBlobIfAbsent(q, { sha256, size, storageKey: key });
     // Someone committed the same digest first under another key (s3): keep theirs, drop ours.
     if (row.storageKey !== key) await this.store.delete(key);
     return row;
+  }
+
+  /** SHA-256 hex of a small in-memory document (manifests, indexes). */
+  digest(body: Uint8Array): string {
+    return this.hasher.digestBuffer(body, ['sha256']).sha256!;
   }
 
   async open(blob: Pick<BlobRow, 'storageKey'>, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {

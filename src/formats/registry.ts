@@ -1,8 +1,9 @@
+import { docker } from './docker/index.js';
 import { generic } from './generic/index.js';
 import type { FormatProvider } from './types.js';
 
 /** Every package type the server knows. Adding a format = one folder + one line here. */
-const PROVIDERS: FormatProvider[] = [generic];
+const PROVIDERS: FormatProvider[] = [generic, docker];
 
 export class FormatRegistry {
   private readonly byType = new Map(PROVIDERS.map((p) => [p.type, p]));

@@ -1,0 +1,48 @@
+import { HttpError } from '../../errors.js';
+import { encodePath } from '../../util/paths.js';
+import type { FormatProvider } from '../types.js';
+
+const DIGEST_PATH = /\/(?:manifests|blobs)\/sha256:([a-f0-9]{64})$/;
+
+/** Docker Hub keeps official images under `library/`; clients say `alpine`, the registry wants `library/alpine`. */
+function upstreamImage(upstreamUrl: string, image: string): string {
+  const host = new URL(upstreamUrl).hostname;
+  const hub = host === 'registry-1.docker.io' || host === 'index.docker.io' || host === 'docker.io';
+  return hub && !image.includes('/') ? `library/${image}` : image;
+}
+
+/**
+ * Docker/OCI repositories. Clients speak the distribution API under /v2 (src/registry/); inside a repository an
+ * image's content lives at `{image}/blobs/{digest}` and `{image}/manifests/{reference}`. Remote caching: blobs and
+ * manifests by digest are immutable (and verified against their digest), manifests by tag are mutable.
+ */
+export const docker: FormatProvider = {
+  type: 'docker',
+
+  classify(_repo, path) {
+    return DIGEST_PATH.test(path) ? 'immutable' : 'mutable';
+  },
+
+  contentType(path) {
+    return path.includes('/manifests/') ? 'application/vnd.oci.image.manifest.v1+json' : 'application/octet-stream';
+  },
+
+  upstreamUrl(ctx, path) {
+    const m = /^(.+)\/(manifests|blobs)\/([^/]+)$/.exec(path);
+    if (!m) throw new HttpError(404, 'NOT_FOUND', 'not a registry path');
+    const base = ctx.repo.upstream!.url;
+    return `${base}/v2/${encodePath(upstreamImage(base, m[1]!))}/${m[2]}/${encodeURIComponent(m[3]!)}`;
+  },
+
+  async expectedDigests(_ctx, path) {
+    const m = DIGEST_PATH.exec(path);
+    return m ? { sha256: m[1]! } : undefined;
+  },
+
+  async route(ctx, path, req) {
+    // Docker repositories are reached through /v2/{repo}/{image}/...; plain paths would bypass manifest checks.
+    void ctx;
+    void path;
+    throw new HttpError(404, 'NOT_FOUND', `docker repositories are served under /v2/ (e.g. ${req.method === 'GET' ? 'docker pull' : 'docker push'} host/${ctx.repo.name}/image:tag)`);
+  },
+};
