@@ -17,7 +17,7 @@ export async function listCatalog(q: Queryable, repoIds: number[], last: string 
   const rows = await q.query<{ name: string }>(
     `SELECT DISTINCT r.name || '/' || substring(a.path from '^(.*)/manifests/[^/]+$') AS name
      FROM artifacts a JOIN repositories r ON r.id = a.repo_id
-     WHERE a.repo_id = ANY($1::int[]) AND a.path ~ '/manifests/[^/]+$'
+     WHERE a.repo_id IN (SELECT jsonb_array_elements_text($1::jsonb)::int) AND a.path ~ '/manifests/[^/]+$'
      ORDER BY 1`,
     [repoIds],
   );
