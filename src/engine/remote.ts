@@ -111,7 +111,7 @@ export class RemoteEngine {
 
   /** HEAD on a miss asks the upstream with HEAD and caches no body. */
   private async headUpstream(fmt: FormatProvider, ctx: FormatContext, path: string, req: OpenRequest): Promise<Servable | null> {
-    const res = await this.request(ctx.repo, this.upstreamUrl(fmt, ctx, path), 'HEAD', this.forwardHeaders(req), req.signal);
+    const res = await this.request(ctx.repo, this.upstreamUrl(fmt, ctx, path), 'HEAD', this.forwardHeaders(fmt, path, req), req.signal);
     res.body.resume();
     if (res.status === 404 || res.status === 410) {
       await this.rememberMissing(ctx.repo, path);
@@ -136,7 +136,8 @@ export class RemoteEngine {
   }
 
   /** Forward only what negotiates content (docker manifests, pypi JSON vs HTML, npm abbreviated). */
-  private forwardHeaders(req: OpenRequest): Record<string, string> {
+  private forwardHeaders(fmt: FormatProvider, path: string, req: OpenRequest): Record<string, string> {
+    if (fmt.upstreamHeaders) return fmt.upstreamHeaders(path, req.headers);
     const out: Record<string, string> = {};
     if (req.headers.accept) out.accept = req.headers.accept;
     return out;
@@ -218,7 +219,7 @@ export class RemoteEngine {
     };
     let res: UpstreamResponse;
     try {
-      const headers = this.forwardHeaders(req);
+      const headers = this.forwardHeaders(fmt, path, req);
       if (cached?.etag) headers['if-none-match'] = cached.etag;
       if (cached?.lastModified) headers['if-modified-since'] = cached.lastModified;
       res = await this.request(repo, this.upstreamUrl(fmt, ctx, path), 'GET', headers, abort.signal);

@@ -63,6 +63,8 @@ export interface FormatProvider {
   contentType(path: string): string;
   /** Remote: the upstream URL for a path. Default: upstream.url + '/' + encoded path. */
   upstreamUrl?(ctx: FormatContext, path: string): string;
+  /** Remote: request headers for the upstream (default: the client's Accept, for content negotiation). */
+  upstreamHeaders?(path: string, clientHeaders: Readonly<Record<string, string>>): Record<string, string>;
   /** Remote: digests the fetched bytes must match, known before the fetch (e.g. from an index fetched earlier). */
   expectedDigests?(ctx: FormatContext, path: string): Promise<Digests | undefined>;
   /** Remote: rewrite a mutable document (links through this server) before it is stored. */

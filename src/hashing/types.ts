@@ -6,6 +6,7 @@ export type HashAlgorithm = 'sha256' | 'sha512' | 'sha1' | 'md5';
 export type Digests = Partial<Record<HashAlgorithm, string>>;
 
 export interface HashResult {
+  /** Bytes hashed, including `resumeFrom.size` when the hash was resumed. */
   size: number;
   digests: Digests;
   /**
@@ -16,19 +17,40 @@ export interface HashResult {
 }
 
 export interface HashStreamOptions {
+  /** Digests to compute, in one pass. `resumable`/`resumeFrom` imply sha256. */
   algorithms: HashAlgorithm[];
   /** Use hash-wasm for SHA-256 so the state can be saved (slower, ~350 MiB/s vs ~1.5 GiB/s). */
   resumable?: boolean;
-  /** Continue from a saved SHA-256 state (implies resumable) and the number of bytes it covers. */
+  /**
+   * Continue from a saved SHA-256 state (implies resumable) and the number of bytes it covers. Only SHA-256
+   * resumes: other algorithms in the same stream cover this stream's bytes alone.
+   */
   resumeFrom?: { state: Uint8Array; size: number };
 }
 
 /**
- * A pass-through Transform: every chunk is hashed in a worker thread (transferred there and
- * back, not copied) and then emitted unchanged and in order. `result` resolves after the stream ended.
+ * A pass-through Transform: every chunk is hashed in a worker thread and then emitted unchanged and in order.
+ * A chunk that owns its whole ArrayBuffer is transferred to the worker and back, not copied: once written, the
+ * caller's Buffer is detached (length 0) and the same memory comes out of the readable side. Other chunks are
+ * copied once. `result` resolves after the stream ended; it rejects when the stream is destroyed first.
  */
 export interface HashingStream extends Transform {
   readonly result: Promise<HashResult>;
+}
+
+export interface HasherOptions {
+  /** Worker threads (default: min(2, available cores)). */
+  threads?: number;
+  /** Streams one thread serves at once before new ones wait in the pool's queue (default 1024). */
+  streamsPerThread?: number;
+}
+
+export interface HasherStats {
+  threads: number;
+  /** Streams whose worker task is running or queued (a destroyed stream leaves this count). */
+  streams: number;
+  /** Streams waiting for a free slot on a thread. */
+  queued: number;
 }
 
 export interface Hasher {
@@ -36,5 +58,7 @@ export interface Hasher {
   stream(options: HashStreamOptions): HashingStream;
   /** Hash a small in-memory buffer on the calling thread (manifests, index documents). */
   digestBuffer(buf: Uint8Array, algorithms: HashAlgorithm[]): Digests;
+  stats(): HasherStats;
+  /** Destroy the pool: streams still running fail. */
   close(): Promise<void>;
 }

@@ -1,60 +1,92 @@
 // @ts-check
 // Hashing worker. One Piscina task per stream: the task receives a MessagePort and stays pending for the
-// stream's life, so the hash state is pinned to this thread. Chunks arrive transferred and are transferred back
-// as the ack (no copies). node:crypto is the fast path; hash-wasm is used for SHA-256 when its state must be
-// saved (uploads that continue in another process).
+// stream's life, so the stream's hash state lives on this one thread. Chunks arrive transferred and go back
+// transferred as the ack (no copies). node:crypto is the fast path; hash-wasm computes SHA-256 when its state
+// must be saved (uploads that continue in another process).
 import { createHash } from 'node:crypto';
 import { createSHA256 } from 'hash-wasm';
 
 /**
- * @typedef {{ port: import('node:worker_threads').MessagePort, algorithms: string[], resumable: boolean,
- *   resumeState?: Uint8Array }} HashTask
- * @typedef {{ size: number, digests: Record<string, string>, sha256State?: Uint8Array }} HashTaskResult
+ * @typedef {import('./protocol.js').StreamTask} StreamTask
+ * @typedef {import('./protocol.js').StreamTaskResult} StreamTaskResult
+ * @typedef {import('./protocol.js').ToWorker} ToWorker
+ * @typedef {Awaited<ReturnType<typeof createSHA256>>} WasmHasher
+ * @typedef {{ crypto: Map<string, import('node:crypto').Hash>, wasm: WasmHasher | undefined }} Engines
  */
 
-/** @param {HashTask} task @returns {Promise<HashTaskResult>} */
-export default async function hashStream({ port, algorithms, resumable, resumeState }) {
-  /** @type {Map<string, import('node:crypto').Hash>} */
-  const fast = new Map();
-  /** @type {Awaited<ReturnType<typeof createSHA256>> | undefined} */
+/**
+ * @param {StreamTask} task
+ * @returns {Promise<Engines>}
+ */
+async function openEngines({ algorithms, resumable, resumeState }) {
+  /** @type {WasmHasher | undefined} */
   let wasm;
-  if (resumable || resumeState) {
+  if (resumable) {
     wasm = await createSHA256();
     wasm.init();
-    if (resumeState) wasm.load(resumeState);
+    if (resumeState) {
+      try {
+        wasm.load(resumeState);
+      } catch (err) {
+        throw new Error(`invalid saved SHA-256 state: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
   }
-  for (const a of algorithms) if (!(a === 'sha256' && wasm)) fast.set(a, createHash(a));
+  const crypto = new Map();
+  for (const a of algorithms) if (!(a === 'sha256' && wasm)) crypto.set(a, createHash(a));
+  return { crypto, wasm };
+}
+
+/**
+ * @param {Engines} engines
+ * @param {number} size
+ * @returns {StreamTaskResult}
+ */
+function finish({ crypto, wasm }, size) {
+  /** @type {StreamTaskResult['digests']} */
+  const digests = {};
+  for (const [a, h] of crypto) digests[/** @type {import('./types.js').HashAlgorithm} */ (a)] = h.digest('hex');
+  if (!wasm) return { size, digests };
+  const sha256State = wasm.save();
+  digests.sha256 = wasm.digest('hex');
+  return { size, digests, sha256State };
+}
+
+/**
+ * @param {StreamTask} task
+ * @returns {Promise<StreamTaskResult>}
+ */
+export default async function hashStream(task) {
+  const { port } = task;
+  /** @type {Engines} */
+  let engines;
+  try {
+    engines = await openEngines(task);
+  } catch (err) {
+    port.close();
+    throw err;
+  }
   let size = 0;
   return new Promise((resolve, reject) => {
-    // The other side went away without 'end' (its thread or process died): fail instead of hanging.
+    // The main side went away without 'end' or 'abort' (its thread died): fail instead of staying pending.
     port.on('close', () => reject(new Error('hash stream closed before its end')));
-    port.on('message', (/** @type {{ type: 'chunk', buf: ArrayBuffer, offset: number, length: number } | { type: 'end' } | { type: 'abort' }} */ msg) => {
+    port.on('message', (/** @type {ToWorker} */ msg) => {
       try {
-        if (msg.type === 'chunk') {
-          const view = new Uint8Array(msg.buf, msg.offset, msg.length);
-          for (const h of fast.values()) h.update(view);
-          wasm?.update(view);
-          size += msg.length;
-          port.postMessage({ type: 'ack', buf: msg.buf, offset: msg.offset, length: msg.length }, [msg.buf]);
-        } else if (msg.type === 'end') {
-          /** @type {Record<string, string>} */
-          const digests = {};
-          for (const [a, h] of fast) digests[a] = h.digest('hex');
-          /** @type {Uint8Array | undefined} */
-          let sha256State;
-          if (wasm) {
-            sha256State = wasm.save();
-            digests.sha256 = wasm.digest('hex');
-          }
+        if (msg === 'end') {
+          resolve(finish(engines, size));
           port.close();
-          resolve({ size, digests, sha256State });
-        } else {
-          port.close();
+        } else if (msg === 'abort') {
           reject(new Error('hash stream aborted'));
+          port.close();
+        } else {
+          for (const h of engines.crypto.values()) h.update(msg);
+          engines.wasm?.update(msg);
+          size += msg.byteLength;
+          port.postMessage(msg, [/** @type {ArrayBuffer} */ (msg.buffer)]);
         }
       } catch (err) {
-        port.close();
         reject(err);
+        port.close();
       }
     });
   });

@@ -305,6 +305,8 @@ export class RegistryApi {
     for (const b of parsed.blobs) if (!(await getArtifact(this.d.db, target.id, `${image}/blobs/${b}`))) missing.push(b);
     for (const mf of parsed.manifests) if (!(await getArtifact(this.d.db, target.id, `${image}/manifests/${mf}`))) missing.push(mf);
     if (missing.length > 0) throw ociError('MANIFEST_BLOB_UNKNOWN', `manifest references unknown content: ${missing.slice(0, 5).join(', ')}`, { missing });
+    const size = body.length;
+    // Read everything needed from `body` first: the hashing stage takes ownership of the buffer it is given.
     const blob = await this.d.blobs.ingest(Readable.from([body]), { expected: { sha256 } });
     await blob.commit();
     const metadata: Record<string, unknown> = { mediaType: parsed.mediaType };
@@ -314,7 +316,7 @@ export class RegistryApi {
     const row = {
       repoId: target.id,
       sha256,
-      size: body.length,
+      size,
       contentType: parsed.mediaType,
       source: 'local' as const,
       digests: {},

@@ -1,4 +1,5 @@
 import { HttpError } from '../../errors.js';
+import { MANIFEST_TYPES } from '../../registry/manifest.js';
 import { encodePath } from '../../util/paths.js';
 import type { FormatProvider } from '../types.js';
 
@@ -31,7 +32,15 @@ export const docker: FormatProvider = {
     const m = /^(.+)\/(manifests|blobs)\/([^/]+)$/.exec(path);
     if (!m) throw new HttpError(404, 'NOT_FOUND', 'not a registry path');
     const base = ctx.repo.upstream!.url;
-    return `${base}/v2/${encodePath(upstreamImage(base, m[1]!))}/${m[2]}/${encodeURIComponent(m[3]!)}`;
+    // References were validated by the registry API (tags and digests need no escaping).
+    return `${base}/v2/${encodePath(upstreamImage(base, m[1]!))}/${m[2]}/${m[3]}`;
+  },
+
+  /** Registries only return OCI manifests to clients that accept them: always offer every manifest type. */
+  upstreamHeaders(path, client): Record<string, string> {
+    if (!path.includes('/manifests/')) return {};
+    const offered = [...MANIFEST_TYPES].join(', ');
+    return { accept: client.accept ? `${client.accept}, ${offered}` : offered };
   },
 
   async expectedDigests(_ctx, path) {
