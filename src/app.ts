@@ -83,6 +83,12 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
     const admin = new AdminApi(repos, auth, db);
     const uploads = new UploadSessions(db, cache, store, blobs, hasher);
     const registry = new RegistryApi({ repos, content, auth, db, blobs, uploads, maxUploadBytes: config.maxUploadBytes });
+    // Abandoned docker pushes: sessions idle longer than the configured age are dropped with their bytes, hourly.
+    const reaper = setInterval(() => {
+      uploads.reap(config.uploadSessionMaxAgeMs).catch((err) => log.warn({ err: (err as Error).message }, 'reaping upload sessions failed'));
+    }, 3600_000);
+    reaper.unref();
+    closers.push(async () => clearInterval(reaper));
 
     const router = new Router();
     router.add('GET', '/health', async (req, res) => {

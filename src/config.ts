@@ -27,6 +27,8 @@ export interface AppConfig {
     idleTimeoutMs: number;
   };
   hashThreads: number;
+  /** Docker upload sessions idle for longer than this are reaped. */
+  uploadSessionMaxAgeMs: number;
 }
 
 export class ConfigError extends Error {
@@ -96,5 +98,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       idleTimeoutMs: int(env, 'ARTIFACTAPI_UPSTREAM_IDLE_TIMEOUT_MS', 60_000, 1),
     },
     hashThreads: int(env, 'ARTIFACTAPI_HASH_THREADS', 2, 1),
+    uploadSessionMaxAgeMs: int(env, 'ARTIFACTAPI_UPLOAD_SESSION_MAX_AGE_S', 24 * 3600, 60) * 1000,
   };
 }

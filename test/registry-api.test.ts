@@ -271,3 +271,31 @@ describe.skipIf(!serverModeAvailable())('chunked push across two replicas', () =
     for (const r of [a, b]) expect((await raw(r.url, 'GET', `${N}/blobs/${sha(data)}`)).body.equals(data)).toBe(true);
   });
 });
+
+describe('abandoned upload sessions', () => {
+  it('are reaped with their staged bytes after the maximum age', async () => {
+    const t = await startTestApp({ engine: 'node', drivers: DRIVER_SETS[0]! });
+    try {
+      await t.createRepo({ name: 'reap', package_type: 'docker', repo_type: 'local' });
+      const loc = (await raw(t.url, 'POST', '/v2/reap/img/blobs/uploads/', { headers: t.auth })).headers.location!;
+      await raw(t.url, 'PATCH', loc, { headers: t.auth, body: randomBytes(1000) });
+      const { readdir } = await import('node:fs/promises');
+      const { join } = await import('node:path');
+      const staged = async () => (await readdir(join(t.dataDir, 'staging'))).length;
+      expect(await staged()).toBe(1);
+      const { UploadSessions } = await import('../src/registry/uploads.js');
+      // Age the session as if it had been idle for two days, then reap with the default maximum age.
+      await t.app.db.query(`UPDATE upload_sessions SET updated_at = now() - interval '2 days'`);
+      const { createHasher } = await import('../src/hashing/pool.js');
+      const { BlobService } = await import('../src/blobs/blob-service.js');
+      const hasher = createHasher({ threads: 1 });
+      const uploads = new UploadSessions(t.app.db, t.app.cache, t.app.store, new BlobService(t.app.store, t.app.db, hasher), hasher);
+      expect(await uploads.reap(24 * 3600_000)).toBe(1);
+      await hasher.close();
+      expect(await staged()).toBe(0);
+      expect((await raw(t.url, 'GET', loc, { headers: t.auth })).json().errors[0].code).toBe('BLOB_UPLOAD_UNKNOWN');
+    } finally {
+      await t.stop();
+    }
+  });
+});

@@ -47,6 +47,7 @@ describe('remote and virtual docker repositories over CNCF distribution [node]',
     expect(await up.countRequests('GET', `/v2/team/app/blobs/${layout.blobDigests[1]}`)).toBe(1);
     const cached = await raw(t.url, 'GET', `/v2/hub/team/app/blobs/${layout.blobDigests[1]}`);
     expect(cached.headers['x-artifact-source']).toBe('cache');
+    expect((await raw(t.url, 'GET', '/v2/hub/team/app/tags/list')).json()).toEqual({ name: 'hub/team/app', tags: ['v1'] });
     const manifest = await raw(t.url, 'GET', `/v2/hub/team/app/manifests/${layout.manifestDigest}`);
     expect(manifest.status, manifest.body.toString()).toBe(200);
     expect(manifest.headers['docker-content-digest']).toBe(layout.manifestDigest);

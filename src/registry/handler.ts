@@ -353,22 +353,28 @@ export class RegistryApi {
 
   private async tags(req: HttpRequest, res: HttpResponse, repo: Repository, image: string, name: string): Promise<void> {
     const { n, last } = this.page(req);
-    let tags: string[] = [];
-    if (n > 0) {
-      const members = repo.repoType === 'virtual' ? repo.members.map((m) => this.d.repos.get(m)).filter((x): x is Repository => !!x) : [repo];
-      const all = new Set<string>();
-      // Remote members list the tags this cache has seen (upstream tag lists are not proxied yet).
-      for (const m of members) {
-        for (const t of await listTags(this.d.db, m.id, image, last, n + 1)) all.add(t);
+    const members = repo.repoType === 'virtual' ? repo.members.map((m) => this.d.repos.get(m)).filter((x): x is Repository => !!x) : [repo];
+    const all = new Set<string>();
+    let known = false;
+    for (const m of members) {
+      if (m.repoType === 'remote') {
+        // The upstream's list (cached as a mutable document, stale-if-error like any index).
+        const s = await this.d.content.open(m, `${image}/tags/list`, req).catch(() => null);
+        if (!s) continue;
+        known = true;
+        const doc = JSON.parse((await readAll(await s.open(undefined, req.signal), MAX_MANIFEST_BYTES)).toString('utf8')) as { tags?: unknown };
+        for (const t of Array.isArray(doc.tags) ? doc.tags : []) if (typeof t === 'string' && (last === undefined || t > last)) all.add(t);
+      } else {
+        const local = await listTags(this.d.db, m.id, image, last, n + 1);
+        if (local.length > 0 || (await this.hasImage(m, image))) known = true;
+        for (const t of local) all.add(t);
       }
-      tags = [...all].sort().slice(0, n + 1);
     }
-    if (n > 0 && tags.length > n) {
+    if (!known && !last) throw ociError('NAME_UNKNOWN', `${repo.name}/${image} is unknown`);
+    let tags = n === 0 ? [] : [...all].sort().slice(0, n + 1);
+    if (tags.length > n) {
       tags = tags.slice(0, n);
       res.setHeader('Link', `</v2/${name}/tags/list?n=${n}&last=${encodeURIComponent(tags[tags.length - 1]!)}>; rel="next"`);
-    }
-    if (tags.length === 0 && !last && repo.repoType !== 'virtual' && !(await this.hasImage(repo, image))) {
-      throw ociError('NAME_UNKNOWN', `${repo.name}/${image} has no tags`);
     }
     res.status(200).setHeader('Content-Type', 'application/json').end(JSON.stringify({ name, tags }));
   }

@@ -4,7 +4,7 @@ import { createSHA256 } from 'hash-wasm';
 import type { BlobService } from '../blobs/blob-service.js';
 import { byteLimit } from '../blobs/limit.js';
 import type { Cache, Lock } from '../cache/types.js';
-import { advanceUploadSession, deleteUploadSession, getUploadSession, insertUploadSession, type UploadSession } from '../db/upload-sessions-table.js';
+import { advanceUploadSession, deleteUploadSession, getUploadSession, insertUploadSession, staleUploadSessions, type UploadSession } from '../db/upload-sessions-table.js';
 import type { Database } from '../db/types.js';
 import type { Hasher, HashResult } from '../hashing/types.js';
 import type { AppendState, BlobStore } from '../storage/types.js';
@@ -121,6 +121,26 @@ export class UploadSessions {
     } finally {
       await lock.release();
     }
+  }
+
+  /**
+   * Drop sessions nobody touched for `maxAgeMs` (abandoned pushes) with their staged bytes. One replica at a time;
+   * returns how many were reaped (null when another replica is doing it).
+   */
+  async reap(maxAgeMs: number): Promise<number | null> {
+    return this.db.withLock(
+      'artifactapi:reap-uploads',
+      async () => {
+        let n = 0;
+        for (const s of await staleUploadSessions<OciUploadState>(this.db, new Date(Date.now() - maxAgeMs))) {
+          if (s.kind !== 'oci-blob') continue;
+          await this.cancel(s).catch(() => {});
+          n++;
+        }
+        return n;
+      },
+      false,
+    );
   }
 
   async cancel(s: UploadSession<OciUploadState>): Promise<void> {

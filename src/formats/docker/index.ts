@@ -25,10 +25,14 @@ export const docker: FormatProvider = {
   },
 
   contentType(path) {
+    if (path.endsWith('/tags/list')) return 'application/json';
     return path.includes('/manifests/') ? 'application/vnd.oci.image.manifest.v1+json' : 'application/octet-stream';
   },
 
   upstreamUrl(ctx, path) {
+    const base0 = ctx.repo.upstream!.url;
+    const tags = /^(.+)\/tags\/list$/.exec(path);
+    if (tags) return `${base0}/v2/${encodePath(upstreamImage(base0, tags[1]!))}/tags/list`;
     const m = /^(.+)\/(manifests|blobs)\/([^/]+)$/.exec(path);
     if (!m) throw new HttpError(404, 'NOT_FOUND', 'not a registry path');
     const base = ctx.repo.upstream!.url;
