@@ -36,6 +36,7 @@ lint: install
 bench: build
 	node native-bench/hash-bench.mjs
 	node native-bench/generic-memory.mjs
+	node native-bench/oci-push-memory.mjs
 
 ## bench-memory: RSS growth and throughput of a 2 GiB upload and download through a generic repository
 bench-memory: build
