@@ -48,6 +48,12 @@ describe('remote and virtual docker repositories over CNCF distribution [node]',
     const cached = await raw(t.url, 'GET', `/v2/hub/team/app/blobs/${layout.blobDigests[1]}`);
     expect(cached.headers['x-artifact-source']).toBe('cache');
     expect((await raw(t.url, 'GET', '/v2/hub/team/app/tags/list')).json()).toEqual({ name: 'hub/team/app', tags: ['v1'] });
+    // The tag's TTL is 0: every pull revalidates it with a HEAD, and the manifest body is fetched only once.
+    const tagGets = await up.countRequests('GET', '/v2/team/app/manifests/v1');
+    const m1 = await raw(t.url, 'GET', '/v2/hub/team/app/manifests/v1', { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    expect(m1.headers['x-artifact-source']).toBe('cache');
+    expect(await up.countRequests('GET', '/v2/team/app/manifests/v1')).toBe(tagGets);
+    expect(await up.countRequests('HEAD', '/v2/team/app/manifests/v1')).toBeGreaterThan(0);
     const manifest = await raw(t.url, 'GET', `/v2/hub/team/app/manifests/${layout.manifestDigest}`);
     expect(manifest.status, manifest.body.toString()).toBe(200);
     expect(manifest.headers['docker-content-digest']).toBe(layout.manifestDigest);

@@ -220,9 +220,14 @@ export class RemoteEngine {
     let res: UpstreamResponse;
     try {
       const headers = this.forwardHeaders(fmt, path, req);
-      if (cached?.etag) headers['if-none-match'] = cached.etag;
-      if (cached?.lastModified) headers['if-modified-since'] = cached.lastModified;
-      res = await this.request(repo, this.upstreamUrl(fmt, ctx, path), 'GET', headers, abort.signal);
+      const url = this.upstreamUrl(fmt, ctx, path);
+      if (cached && fmt.revalidationDigest && (await this.unchangedByHead(fmt, repo, url, path, headers, cached, abort.signal))) {
+        res = { status: 304, headers: {}, body: Readable.from([]), ms: 0 };
+      } else {
+        if (cached?.etag) headers['if-none-match'] = cached.etag;
+        if (cached?.lastModified) headers['if-modified-since'] = cached.lastModified;
+        res = await this.request(repo, url, 'GET', headers, abort.signal);
+      }
     } catch (err) {
       finish();
       throw err;
@@ -251,6 +256,16 @@ export class RemoteEngine {
       throw err;
     }
     return this.stream(fmt, ctx, path, res, abort, key, finish);
+  }
+
+  /**
+   * Formats whose upstream names the content's digest in a HEAD answer (registries: Docker-Content-Digest)
+   * revalidate with HEAD: cheaper, and not counted against Docker Hub's pull limit.
+   */
+  private async unchangedByHead(fmt: FormatProvider, repo: Repository, url: string, path: string, headers: Record<string, string>, cached: ArtifactRow, signal: AbortSignal): Promise<boolean> {
+    const res = await this.request(repo, url, 'HEAD', headers, signal);
+    res.body.resume();
+    return res.status === 200 && fmt.revalidationDigest!(path, res.headers) === cached.sha256;
   }
 
   /** Spool the body while clients follow it; verify, commit, then forget the download. */

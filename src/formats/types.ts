@@ -65,6 +65,11 @@ export interface FormatProvider {
   upstreamUrl?(ctx: FormatContext, path: string): string;
   /** Remote: request headers for the upstream (default: the client's Accept, for content negotiation). */
   upstreamHeaders?(path: string, clientHeaders: Readonly<Record<string, string>>): Record<string, string>;
+  /**
+   * Remote: the SHA-256 (hex) an upstream HEAD answer names for a mutable path, if the protocol has one. When
+   * present, revalidation is a HEAD compared with the cached digest instead of a conditional GET.
+   */
+  revalidationDigest?(path: string, headers: Readonly<Record<string, string>>): string | undefined;
   /** Remote: digests the fetched bytes must match, known before the fetch (e.g. from an index fetched earlier). */
   expectedDigests?(ctx: FormatContext, path: string): Promise<Digests | undefined>;
   /** Remote: rewrite a mutable document (links through this server) before it is stored. */

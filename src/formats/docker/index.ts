@@ -47,6 +47,12 @@ export const docker: FormatProvider = {
     return { accept: client.accept ? `${client.accept}, ${offered}` : offered };
   },
 
+  revalidationDigest(path, headers) {
+    if (!path.includes('/manifests/')) return undefined;
+    const m = /^sha256:([a-f0-9]{64})$/.exec(headers['docker-content-digest'] ?? '');
+    return m?.[1];
+  },
+
   async expectedDigests(_ctx, path) {
     const m = DIGEST_PATH.exec(path);
     return m ? { sha256: m[1]! } : undefined;
