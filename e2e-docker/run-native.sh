@@ -11,7 +11,7 @@ trap cleanup EXIT
 free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
 wait_http() { for _ in $(seq 1 150); do curl -sf -o /dev/null "$1" && return 0; sleep 0.2; done; echo "e2e: $1 did not come up" >&2; return 1; }
 
-up_port=$(free_port); s3_port=$(free_port); app_port=$(free_port)
+up_port=$(free_port); s3_port=$(free_port); app_port=$(free_port); app2_port=$(free_port)
 chmod 755 "$work"
 cp -r e2e-docker/fixtures "$work/www" && chmod -R a+rX "$work/www"
 cat > "$work/nginx.conf" <<CONF
@@ -28,10 +28,13 @@ schema="e2e_$(date +%s)_$$"
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} DATABASE_SCHEMA=$schema
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379} REDIS_PREFIX="e2e:$schema:"
 export S3_ENDPOINT="http://127.0.0.1:$s3_port" S3_BUCKET=artifactapi S3_ACCESS_KEY_ID=S3RVER S3_SECRET_ACCESS_KEY=S3RVER S3_FORCE_PATH_STYLE=true
-export ARTIFACTAPI_ADMIN_TOKEN="e2e-$(openssl rand -hex 16)" ARTIFACTAPI_DATA_DIR="$work/data" HOST=127.0.0.1 PORT=$app_port LOG_LEVEL=warn
-node dist/main.js serve & pids+=($!)
+export ARTIFACTAPI_ADMIN_TOKEN="e2e-$(openssl rand -hex 16)" HOST=127.0.0.1 LOG_LEVEL=warn
+# Two replicas (one per HTTP engine) sharing PostgreSQL, Redis and S3: the suite splits work between them.
+ARTIFACTAPI_DATA_DIR="$work/data-a" PORT=$app_port ARTIFACTAPI_HTTP_ENGINE=uws node dist/main.js serve & pids+=($!)
+ARTIFACTAPI_DATA_DIR="$work/data-b" PORT=$app2_port ARTIFACTAPI_HTTP_ENGINE=node node dist/main.js serve & pids+=($!)
 wait_http "http://127.0.0.1:$app_port/health"
+wait_http "http://127.0.0.1:$app2_port/health"
 
-ARTIFACTAPI_URL="http://127.0.0.1:$app_port" ARTIFACTAPI_TOKEN="$ARTIFACTAPI_ADMIN_TOKEN" E2E_UPSTREAM_URL="http://127.0.0.1:$up_port" \
-  npx vitest run --config e2e-docker/vitest.config.ts
+ARTIFACTAPI_URL="http://127.0.0.1:$app_port" ARTIFACTAPI_URL_B="http://127.0.0.1:$app2_port" ARTIFACTAPI_TOKEN="$ARTIFACTAPI_ADMIN_TOKEN" \
+  E2E_UPSTREAM_URL="http://127.0.0.1:$up_port" npx vitest run --config e2e-docker/vitest.config.ts
 psql -q -h 127.0.0.1 -U postgres -d test -c "DROP SCHEMA IF EXISTS \"$schema\" CASCADE" >/dev/null 2>&1 || true
