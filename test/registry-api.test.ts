@@ -299,3 +299,36 @@ describe('abandoned upload sessions', () => {
     }
   });
 });
+
+describe.each(ENGINES)('truncated blob bodies [%s]', (engine) => {
+  it('a monolithic upload and a PATCH whose client vanishes mid-body store nothing', async () => {
+    const { Readable } = await import('node:stream');
+    const t = await startTestApp({ engine, drivers: DRIVER_SETS[0]! });
+    try {
+      await t.createRepo({ name: 'trunc', package_type: 'docker', repo_type: 'local' });
+      const data = randomBytes(2_000_000);
+      const cut = async (method: string, path: string) => {
+        const body = new Readable({ read() {} });
+        const ac = new AbortController();
+        const p = raw(t.url, method, path, { headers: { ...t.auth, 'content-length': data.length }, body, signal: ac.signal }).catch(() => null);
+        body.push(data.subarray(0, 700_000));
+        await new Promise((r) => setTimeout(r, 200));
+        ac.abort();
+        await p;
+        await new Promise((r) => setTimeout(r, 200));
+      };
+      await cut('POST', `/v2/trunc/img/blobs/uploads/?digest=${sha(data)}`);
+      expect((await raw(t.url, 'HEAD', `/v2/trunc/img/blobs/${sha(data)}`)).status).toBe(404);
+      const loc = (await raw(t.url, 'POST', '/v2/trunc/img/blobs/uploads/', { headers: t.auth })).headers.location!;
+      await cut('PATCH', loc);
+      const st = await raw(t.url, 'GET', loc, { headers: t.auth });
+      expect(st.status).toBe(204);
+      expect(st.headers.range).toBe('0-0');
+      // The upload goes on from where the session says, whole chunks only.
+      expect((await raw(t.url, 'PATCH', loc, { headers: { ...t.auth, 'content-range': `0-${data.length - 1}` }, body: data })).status).toBe(202);
+      expect((await raw(t.url, 'PUT', `${loc}?digest=${sha(data)}`, { headers: { ...t.auth, 'content-length': 0 } })).status).toBe(201);
+    } finally {
+      await t.stop();
+    }
+  });
+});
