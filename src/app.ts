@@ -4,6 +4,7 @@ import { Auth } from './api/auth.js';
 import { healthReport } from './api/health.js';
 import { Metrics } from './api/metrics.js';
 import { BlobService } from './blobs/blob-service.js';
+import { DigestLocks } from './blobs/digest-locks.js';
 import { createCache } from './cache/index.js';
 import type { Cache } from './cache/types.js';
 import type { AppConfig } from './config.js';
@@ -14,6 +15,7 @@ import { RemoteEngine } from './engine/remote.js';
 import { UpstreamClient } from './engine/upstream.js';
 import { HttpError } from './errors.js';
 import { FormatRegistry } from './formats/registry.js';
+import { GarbageCollector } from './gc/collector.js';
 import { createHasher } from './hashing/pool.js';
 import type { Hasher } from './hashing/types.js';
 import { logRequest } from './http/access-log.js';
@@ -73,7 +75,8 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
     closers.push(() => repos.stop());
     if (config.configFile) await repos.declare(await loadRepoFile(config.configFile));
 
-    const blobs = new BlobService(store, db, hasher);
+    const digestLocks = new DigestLocks(cache);
+    const blobs = new BlobService(store, db, hasher, digestLocks);
     const upstream = new UpstreamClient(config.upstream);
     closers.push(() => upstream.close());
     const remote = new RemoteEngine({ db, cache, blobs, hasher, upstream, metrics, log, spoolDir: join(config.dataDir, 'spool') });
@@ -89,6 +92,15 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
     }, 3600_000);
     reaper.unref();
     closers.push(async () => clearInterval(reaper));
+    const gc = new GarbageCollector({ db, store, locks: digestLocks, uploads, repos: () => repos.list(), log });
+    const gcOptions = (dryRun: boolean) => ({ dryRun, graceMs: config.gc.graceMs, uploadMaxAgeMs: config.uploadSessionMaxAgeMs });
+    if (config.gc.intervalMs > 0) {
+      const timer = setInterval(() => {
+        gc.run(gcOptions(false)).catch((err) => log.error({ err: (err as Error).message }, 'garbage collection failed'));
+      }, config.gc.intervalMs);
+      timer.unref();
+      closers.push(async () => clearInterval(timer));
+    }
 
     const router = new Router();
     router.add('GET', '/health', async (req, res) => {
@@ -104,6 +116,12 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
     router.add('PATCH', '/api/v2/repositories/:name', (req, res, p) => admin.updateRepo(req, res, p.name!));
     router.add('DELETE', '/api/v2/repositories/:name', (req, res, p) => admin.deleteRepo(req, res, p.name!));
     router.add('GET', '/api/v2/repositories/:name/artifacts', (req, res, p) => admin.listArtifacts(req, res, p.name!));
+    router.add('POST', '/api/v2/gc', async (req, res) => {
+      auth.requireAdmin(req);
+      const report = await gc.run(gcOptions(req.query.get('dry_run') === 'true'));
+      if (!report) throw new HttpError(409, 'GC_RUNNING', 'garbage collection is already running (on this or another replica)');
+      sendJson(res, 200, report);
+    });
 
     const handler = async (req: HttpRequest, res: HttpResponse) => {
       try {

@@ -29,6 +29,12 @@ export interface AppConfig {
   hashThreads: number;
   /** Docker upload sessions idle for longer than this are reaped. */
   uploadSessionMaxAgeMs: number;
+  gc: {
+    /** Run garbage collection this often (0: only on demand). */
+    intervalMs: number;
+    /** Unreferenced blobs younger than this survive (a push may not have put its manifest yet). */
+    graceMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -99,5 +105,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     hashThreads: int(env, 'ARTIFACTAPI_HASH_THREADS', 2, 1),
     uploadSessionMaxAgeMs: int(env, 'ARTIFACTAPI_UPLOAD_SESSION_MAX_AGE_S', 24 * 3600, 60) * 1000,
+    gc: {
+      intervalMs: int(env, 'ARTIFACTAPI_GC_INTERVAL_S', 6 * 3600) * 1000,
+      graceMs: int(env, 'ARTIFACTAPI_GC_GRACE_S', 3600) * 1000,
+    },
   };
 }

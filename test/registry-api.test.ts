@@ -288,8 +288,9 @@ describe('abandoned upload sessions', () => {
       await t.app.db.query(`UPDATE upload_sessions SET updated_at = now() - interval '2 days'`);
       const { createHasher } = await import('../src/hashing/pool.js');
       const { BlobService } = await import('../src/blobs/blob-service.js');
+      const { DigestLocks } = await import('../src/blobs/digest-locks.js');
       const hasher = createHasher({ threads: 1 });
-      const uploads = new UploadSessions(t.app.db, t.app.cache, t.app.store, new BlobService(t.app.store, t.app.db, hasher), hasher);
+      const uploads = new UploadSessions(t.app.db, t.app.cache, t.app.store, new BlobService(t.app.store, t.app.db, hasher, new DigestLocks(t.app.cache)), hasher);
       expect(await uploads.reap(24 * 3600_000)).toBe(1);
       await hasher.close();
       expect(await staged()).toBe(0);

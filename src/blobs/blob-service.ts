@@ -2,7 +2,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { badRequest, HttpError } from '../errors.js';
 import type { Database, Queryable } from '../db/types.js';
-import { getBlob, insertBlobIfAbsent, type BlobRow } from '../db/blobs-table.js';
+import { getBlob, insertBlobIfAbsent, refreshBlob, type BlobRow } from '../db/blobs-table.js';
+import type { DigestLocks } from './digest-locks.js';
 import type { Digests, HashAlgorithm, Hasher } from '../hashing/types.js';
 import { verifyDigests } from '../hashing/digest.js';
 import type { AppendState, BlobStore, ByteRange } from '../storage/types.js';
@@ -52,6 +53,7 @@ export class BlobService {
     readonly store: BlobStore,
     private readonly db: Database,
     private readonly hasher: Hasher,
+    private readonly locks: DigestLocks,
   ) {}
 
   /** Stream a body through the hasher into staging; verifies size and digests before returning. */
@@ -79,7 +81,11 @@ export class BlobService {
         open: () => staged.readStaged(),
         commit: async (q: Queryable = this.db) => {
           done = true;
-          return this.commitStaged(q, sha256, size, () => staged.commit(sha256));
+          return this.locks.with(sha256, async () => {
+            const row = await this.commitStaged(q, sha256, size, () => staged.commit(sha256));
+            await refreshBlob(q, sha256);
+            return row;
+          });
         },
         discard: async () => {
           if (!done) await staged.abort();
@@ -95,19 +101,30 @@ export class BlobService {
 
   /** Adopt a complete local file (a remote download's spool) whose digest is already verified. */
   async adoptFile(path: string, sha256: string, size: number): Promise<BlobRow> {
+    return this.locks.with(sha256, async () => {
+      const existing = await this.reuse(sha256);
+      if (existing) return existing;
+      return this.commitStaged(this.db, sha256, size, () => this.store.putFile(path, sha256, size));
+    });
+  }
+
+  /** An already stored digest, refreshed so GC spares it while the caller links it. */
+  private async reuse(sha256: string): Promise<BlobRow | null> {
     const existing = await getBlob(this.db, sha256);
-    if (existing) return existing;
-    return this.commitStaged(this.db, sha256, size, () => this.store.putFile(path, sha256, size));
+    if (existing) await refreshBlob(this.db, sha256);
+    return existing;
   }
 
   /** Finish an appendable upload whose digest is verified: the appended bytes become the blob (deduplicated). */
   async commitAppended(state: AppendState, sha256: string, size: number): Promise<BlobRow> {
-    const existing = await getBlob(this.db, sha256);
-    if (existing) {
-      await this.store.abortAppend(state);
-      return existing;
-    }
-    return this.commitStaged(this.db, sha256, size, () => this.store.completeAppend(state, sha256));
+    return this.locks.with(sha256, async () => {
+      const existing = await this.reuse(sha256);
+      if (existing) {
+        await this.store.abortAppend(state);
+        return existing;
+      }
+      return this.commitStaged(this.db, sha256, size, () => this.store.completeAppend(state, sha256));
+    });
   }
 
   private async commitStaged(q: Queryable, sha256: string, size: number, commit: () => Promise<{ key: string }>): Promise<BlobRow> {

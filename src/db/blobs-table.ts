@@ -58,3 +58,38 @@ export async function deleteBlobIfUnreferenced(q: Queryable, sha256: string): Pr
     throw err;
   }
 }
+
+/**
+ * Mark a blob as just (re)used: garbage collection spares blobs younger than its grace period, which gives the
+ * writer that reuses an unreferenced blob time to insert the artifact that will refer to it.
+ */
+export async function refreshBlob(q: Queryable, sha256: string): Promise<boolean> {
+  return (await q.query('UPDATE blobs SET created_at = now() WHERE sha256 = $1 RETURNING sha256', [sha256])).length > 0;
+}
+
+/** Blobs no artifact refers to, older than `before` (GC candidates). */
+export async function unreferencedBlobs(q: Queryable, before: Date, limit: number): Promise<BlobRow[]> {
+  const rows = await q.query(
+    `SELECT ${COLUMNS} FROM blobs b WHERE b.created_at < $1 AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.sha256 = b.sha256) ORDER BY b.created_at LIMIT $2`,
+    [before, limit],
+  );
+  return rows.map((r) => toCamelRow<BlobRow>(r));
+}
+
+/** Delete one GC candidate if it still is one (unreferenced and older than `before`); returns its storage key. */
+export async function deleteBlobIfCollectable(q: Queryable, sha256: string, before: Date): Promise<string | null> {
+  try {
+    const [row] = await q.query<{ storage_key: string }>(
+      `DELETE FROM blobs b WHERE b.sha256 = $1 AND b.created_at < $2 AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.sha256 = b.sha256) RETURNING storage_key`,
+      [sha256, before],
+    );
+    return row?.storage_key ?? null;
+  } catch {
+    // An artifact committed concurrently: the foreign key refuses the delete. Not collectable.
+    return null;
+  }
+}
+
+export async function blobKeyExists(q: Queryable, storageKey: string): Promise<boolean> {
+  return (await q.query('SELECT 1 FROM blobs WHERE storage_key = $1 LIMIT 1', [storageKey])).length > 0;
+}

@@ -36,6 +36,10 @@ export interface RepoSettings {
   max_upload_bytes?: number;
   /** Virtual: the local member that receives publishes. */
   deploy_to?: string;
+  /** Remote: evict cache entries not read for this many seconds (garbage collection). */
+  cache_max_age_seconds?: number;
+  /** Remote: keep at most this many bytes cached, evicting least recently used first (garbage collection). */
+  cache_max_bytes?: number;
 }
 
 export interface Repository {
@@ -112,6 +116,8 @@ const SETTING_TYPES: Record<keyof RepoSettings, 'globs' | 'posint' | 'bool' | 'n
   allow_overwrite: 'bool',
   max_upload_bytes: 'posint',
   deploy_to: 'name',
+  cache_max_age_seconds: 'posint',
+  cache_max_bytes: 'posint',
 };
 
 export function validateSettings(v: unknown): RepoSettings {
