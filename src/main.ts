@@ -1,14 +1,8 @@
 #!/usr/bin/env node
 import { startApp } from './app.js';
+import { describeError, runClientCommand, USAGE, UsageError } from './cli.js';
 import { ConfigError, loadConfig } from './config.js';
 import { rootLogger } from './log.js';
-
-const USAGE = `usage: artifactapi <command>
-
-commands:
-  serve        start the server (configuration from the environment; see README)
-  help         this text
-`;
 
 async function serve(): Promise<void> {
   const config = loadConfig();
@@ -41,8 +35,7 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(USAGE);
       return;
     default:
-      process.stderr.write(`artifactapi: unknown command "${cmd}"\n${USAGE}`);
-      process.exit(2);
+      process.stdout.write(await runClientCommand(argv));
   }
 }
 
@@ -51,6 +44,10 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     process.stderr.write(`artifactapi: configuration error: ${err.message}\n`);
     process.exit(2);
   }
-  process.stderr.write(`artifactapi: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (err instanceof UsageError) {
+    process.stderr.write(`artifactapi: ${err.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  process.stderr.write(`artifactapi: ${describeError(err)}\n`);
   process.exit(1);
 });
