@@ -1,3 +1,6 @@
+import type { HealthReport } from '../api/health.js';
+import type { GcReport } from '../gc/collector.js';
+
 /** A typed client for the admin API; the CLI and tests use it. */
 export interface RepositoryJson {
   name: string;
@@ -11,21 +14,9 @@ export interface RepositoryJson {
   updated_at: string;
 }
 
-export interface GcReportJson {
-  dryRun: boolean;
-  cacheEntriesEvicted: number;
-  blobsDeleted: number;
-  bytesFreed: number;
-  orphanObjectsDeleted: number;
-  uploadSessionsReaped: number;
-  stagingFilesReaped: number;
-  ms: number;
-}
+export type GcReportJson = GcReport;
 
-export interface HealthJson {
-  status: 'ok' | 'degraded';
-  checks: Record<string, { ok: boolean; ms: number; driver: string; error?: string }>;
-}
+export type HealthJson = HealthReport;
 
 export class ApiError extends Error {
   constructor(
