@@ -9,7 +9,7 @@ import type { ContentService } from '../repos/content.js';
 import type { Repository } from '../repos/model.js';
 import type { RepoRegistry } from '../repos/registry.js';
 import { sendServable } from '../repos/send.js';
-import type { Servable } from '../repos/servable.js';
+import { bufferServable, type Servable } from '../repos/servable.js';
 import { parseManifest, MAX_MANIFEST_BYTES } from './manifest.js';
 import { checkDigest, checkReference, DIGEST_RE, parseRegistryPath, splitName, type RegistryRoute } from './names.js';
 import { ociBody, ociError } from './oci-errors.js';
@@ -282,7 +282,6 @@ export class RegistryApi {
       // Still streaming from an upstream: manifests are small, read it to name its digest.
       const body = await readAll(await s.open(undefined, req.signal), MAX_MANIFEST_BYTES);
       sha256 = this.d.blobs.digest(body);
-      const { bufferServable } = await import('../repos/servable.js');
       servable = bufferServable(body, s.contentType, s.source);
     }
     const digest = `sha256:${sha256}`;

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { ByteRange } from '../storage/types.js';
 
 export type ArtifactSource = 'local' | 'cache' | 'remote';
@@ -34,7 +34,6 @@ export function bufferServable(body: Buffer, contentType: string, source: Artifa
     rangeable: true,
     ...extra,
     async open(range?: ByteRange) {
-      const { Readable } = await import('node:stream');
       return Readable.from([range ? body.subarray(range.start, range.end + 1) : body], { objectMode: false });
     },
   };
