@@ -3,21 +3,19 @@ import type { Readable } from 'node:stream';
 import { AbortedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { collectBody, dispatch, InFlight, parseContentLength, requestId } from './request-base.js';
-import type { HttpRequest, HttpResponse, RunningServer, ServerOptions } from './types.js';
+import { ResponseBase } from './response-base.js';
+import type { HttpRequest, RunningServer, ServerOptions } from './types.js';
 
-class NodeResponseAdapter implements HttpResponse {
-  aborted = false;
-  bytesWritten = 0;
-  private code = 200;
+class NodeResponseAdapter extends ResponseBase {
   private done = false;
-  onAbortHooks: Array<() => void> = [];
 
   constructor(
     private readonly res: http.ServerResponse,
-    private readonly head: boolean,
+    head: boolean,
     id: string,
     private readonly req: http.IncomingMessage,
   ) {
+    super(head);
     res.setHeader('x-request-id', id);
   }
 
@@ -38,14 +36,7 @@ class NodeResponseAdapter implements HttpResponse {
   abortedByClient(): void {
     if (this.done) return;
     this.aborted = true;
-    for (const h of this.onAbortHooks) h();
-  }
-  status(code: number): this {
-    this.code = code;
-    return this;
-  }
-  getStatus(): number {
-    return this.code;
+    this.fireAbort();
   }
   setHeader(name: string, value: string | number): this {
     this.res.setHeader(name, value);
@@ -84,42 +75,27 @@ class NodeResponseAdapter implements HttpResponse {
     this.res.destroy();
   }
 
-  stream(source: Readable, length?: number): Promise<void> {
-    if (this.head) {
-      source.destroy();
-      this.endWithoutBody(length);
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      if (this.aborted) {
-        source.destroy();
-        return reject(new AbortedError());
-      }
-      this.res.statusCode = this.code;
-      this.closeIfBodyPending();
-      if (length !== undefined) this.res.setHeader('content-length', length);
-      this.onAbortHooks.push(() => {
-        source.destroy(new AbortedError('client went away'));
-        reject(new AbortedError('client went away'));
-      });
-      source.on('data', (chunk: Buffer) => {
-        this.bytesWritten += chunk.length;
-        if (!this.res.write(chunk)) source.pause();
-      });
-      this.res.on('drain', () => source.resume());
-      source.once('error', (err) => {
+  protected streamBody(source: Readable, length: number | undefined, resolve: () => void, reject: (err: Error) => void): void {
+    this.res.statusCode = this.code;
+    this.closeIfBodyPending();
+    if (length !== undefined) this.res.setHeader('content-length', length);
+    source.on('data', (chunk: Buffer) => {
+      this.bytesWritten += chunk.length;
+      if (!this.res.write(chunk)) source.pause();
+    });
+    this.res.on('drain', () => source.resume());
+    source.once('error', (err) => {
+      this.destroy();
+      reject(err);
+    });
+    source.once('end', () => {
+      if (this.aborted) return;
+      if (length !== undefined && this.bytesWritten !== length) {
         this.destroy();
-        reject(err);
-      });
-      source.once('end', () => {
-        if (this.aborted) return;
-        if (length !== undefined && this.bytesWritten !== length) {
-          this.destroy();
-          return reject(new Error(`body ended after ${this.bytesWritten} of ${length} bytes`));
-        }
-        this.done = true;
-        this.res.end(() => resolve());
-      });
+        return reject(new Error(`body ended after ${this.bytesWritten} of ${length} bytes`));
+      }
+      this.done = true;
+      this.res.end(() => resolve());
     });
   }
 }

@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 import { AbortedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { collectBody, dispatch, InFlight, parseContentLength, requestId, type RequestHead } from './request-base.js';
-import type { HttpRequest, HttpResponse, RunningServer, ServerOptions } from './types.js';
+import { ResponseBase } from './response-base.js';
+import type { HttpRequest, RunningServer, ServerOptions } from './types.js';
 
 type Uws = typeof import('uWebSockets.js');
 type UwsResponse = import('uWebSockets.js').HttpResponse;
@@ -34,24 +35,20 @@ export function loadUws(): Uws {
 
 const statusLine = (code: number) => `${code} ${STATUS_CODES[code] ?? 'Unknown'}`;
 
-class UwsResponseAdapter implements HttpResponse {
+class UwsResponseAdapter extends ResponseBase {
   headersSent = false;
   finished = false;
-  aborted = false;
-  bytesWritten = 0;
-  private code = 200;
   private readonly headers: Array<[string, string]> = [];
-  /** Set while a streamed body waits for the socket to drain. */
-  onWritableWaiter: (() => void) | undefined;
-  onAbortHooks: Array<() => void> = [];
 
   constructor(
     private readonly res: UwsResponse,
-    private readonly head: boolean,
+    head: boolean,
     private readonly id: string,
     /** True while the request body has not been fully received. */
     private readonly bodyPending: () => boolean,
-  ) {}
+  ) {
+    super(head);
+  }
 
   /**
    * Answering before the request body arrived (a 401/409/413 refusal) means the rest of it is never read:
@@ -65,17 +62,9 @@ class UwsResponseAdapter implements HttpResponse {
   abortedByClient(): void {
     this.aborted = true;
     this.finished = true;
-    for (const h of this.onAbortHooks) h();
-    this.onWritableWaiter?.();
+    this.fireAbort();
   }
 
-  status(code: number): this {
-    this.code = code;
-    return this;
-  }
-  getStatus(): number {
-    return this.code;
-  }
   setHeader(name: string, value: string | number): this {
     const lower = name.toLowerCase();
     const i = this.headers.findIndex(([k]) => k === lower);
@@ -120,101 +109,86 @@ class UwsResponseAdapter implements HttpResponse {
     this.res.cork(() => this.res.close());
   }
 
-  stream(source: Readable, length?: number): Promise<void> {
-    if (this.head) {
-      source.destroy();
-      this.endWithoutBody(length);
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      if (this.aborted) {
-        source.destroy();
-        return reject(new AbortedError());
+  protected streamBody(source: Readable, length: number | undefined, resolve: () => void, reject: (err: Error) => void): void {
+    let started = false;
+    const start = () => {
+      if (!started) {
+        started = true;
+        this.writeHead();
       }
-      let started = false;
-      const start = () => {
-        if (!started) {
-          started = true;
-          this.writeHead();
+    };
+    const fail = (err: Error) => {
+      source.off('data', onData);
+      if (!this.aborted) this.destroy();
+      reject(err);
+    };
+    // A chunk the socket did not fully take, and where it started in the response body.
+    let pending: Buffer | undefined;
+    let pendingOffset = 0;
+    const total = length;
+    const onData = (chunk: Buffer) => {
+      if (this.aborted) return;
+      let ok = true;
+      this.res.cork(() => {
+        start();
+        const offset = this.res.getWriteOffset();
+        if (total !== undefined) {
+          const [accepted, done] = this.res.tryEnd(chunk, total);
+          if (done) this.finished = true;
+          ok = accepted;
+        } else {
+          // write() always keeps the whole chunk (buffered if needed); false only signals backpressure.
+          ok = this.res.write(chunk);
         }
-      };
-      const fail = (err: Error) => {
-        source.off('data', onData);
-        if (!this.aborted) this.destroy();
-        reject(err);
-      };
-      this.onAbortHooks.push(() => {
-        source.destroy(new AbortedError('client went away'));
-        reject(new AbortedError('client went away'));
+        this.bytesWritten += chunk.length;
+        if (!ok && total !== undefined) {
+          pending = chunk;
+          pendingOffset = offset;
+        }
       });
-      // A chunk the socket did not fully take, and where it started in the response body.
-      let pending: Buffer | undefined;
-      let pendingOffset = 0;
-      const total = length;
-      const onData = (chunk: Buffer) => {
-        if (this.aborted) return;
-        let ok = true;
+      if (!ok) {
+        source.pause();
+        this.res.onWritable((offset) => {
+          if (this.aborted) return true;
+          if (!pending) {
+            source.resume();
+            return true;
+          }
+          const [accepted, done] = this.res.tryEnd(pending.subarray(offset - pendingOffset), total!);
+          if (done) this.finished = true;
+          if (accepted) {
+            pending = undefined;
+            source.resume();
+          }
+          return accepted;
+        });
+      }
+    };
+    source.on('data', onData);
+    source.once('error', fail);
+    source.once('end', () => {
+      if (this.aborted) return;
+      const finish = () => {
+        if (this.finished) return resolve();
+        if (total !== undefined && this.bytesWritten < total) {
+          return fail(new Error(`body ended after ${this.bytesWritten} of ${total} bytes`));
+        }
+        this.finished = true;
         this.res.cork(() => {
           start();
-          const offset = this.res.getWriteOffset();
-          if (total !== undefined) {
-            const [accepted, done] = this.res.tryEnd(chunk, total);
-            if (done) this.finished = true;
-            ok = accepted;
-          } else {
-            // write() always keeps the whole chunk (buffered if needed); false only signals backpressure.
-            ok = this.res.write(chunk);
-          }
-          this.bytesWritten += chunk.length;
-          if (!ok && total !== undefined) {
-            pending = chunk;
-            pendingOffset = offset;
-          }
+          this.res.end();
         });
-        if (!ok) {
-          source.pause();
-          this.res.onWritable((offset) => {
-            if (this.aborted) return true;
-            if (!pending) {
-              source.resume();
-              return true;
-            }
-            const [accepted, done] = this.res.tryEnd(pending.subarray(offset - pendingOffset), total!);
-            if (done) this.finished = true;
-            if (accepted) {
-              pending = undefined;
-              source.resume();
-            }
-            return accepted;
-          });
-        }
+        resolve();
       };
-      source.on('data', onData);
-      source.once('error', fail);
-      source.once('end', () => {
-        if (this.aborted) return;
-        const finish = () => {
-          if (this.finished) return resolve();
-          if (total !== undefined && this.bytesWritten < total) {
-            return fail(new Error(`body ended after ${this.bytesWritten} of ${total} bytes`));
+      if (pending) {
+        // The last chunk is still draining; finish when the socket took it.
+        const wait = setInterval(() => {
+          if (!pending || this.aborted) {
+            clearInterval(wait);
+            if (!this.aborted) finish();
           }
-          this.finished = true;
-          this.res.cork(() => {
-            start();
-            this.res.end();
-          });
-          resolve();
-        };
-        if (pending) {
-          // The last chunk is still draining; finish when the socket took it.
-          const wait = setInterval(() => {
-            if (!pending || this.aborted) {
-              clearInterval(wait);
-              if (!this.aborted) finish();
-            }
-          }, 5);
-        } else finish();
-      });
+        }, 5);
+      } else finish();
     });
   }
 }
