@@ -53,3 +53,30 @@ describe.each(matrix)('skopeo against a local docker repository [$engine, $drive
     await expect(skopeo('copy', '--dest-tls-verify=false', `oci:${layout.dir}:${layout.tag}`, `docker://${host}/dockerlocal/team/other:v1`)).rejects.toThrow(/unauthorized|authentication required|401/i);
   });
 });
+
+describe('podman against a local docker repository [node]', { timeout: 180_000 }, () => {
+  let t: TestApp;
+  let layout: Layout;
+  let host: string;
+  let storage: string;
+  const podman = async (...args: string[]) =>
+    (await run('/usr/bin/podman', ['--root', join(storage, 'root'), '--runroot', join(storage, 'run'), '--storage-driver', 'vfs', ...args], { maxBuffer: 1 << 26, env: { ...process.env, HOME: storage } })).stdout;
+
+  beforeAll(async () => {
+    storage = await mkdtemp(join(tmpdir(), 'aa-podman-'));
+    layout = await makeLayout([200_000, 50_000]);
+    t = await startTestApp({ engine: 'node', drivers: DRIVER_SETS[0]! });
+    host = new URL(t.url).host;
+    await t.createRepo({ name: 'pod', package_type: 'docker', repo_type: 'local' });
+    await skopeo('copy', '--dest-tls-verify=false', '--dest-creds', `u:${t.token}`, `oci:${layout.dir}:${layout.tag}`, `docker://${host}/pod/team/app:v1`);
+  });
+  afterAll(async () => t?.stop());
+
+  it('pulls an image and pushes it back under another name', async () => {
+    await podman('pull', '--tls-verify=false', `${host}/pod/team/app:v1`);
+    expect(await podman('images', '--format', '{{.Repository}}:{{.Tag}}')).toContain(`${host}/pod/team/app:v1`);
+    await podman('push', '--tls-verify=false', '--creds', `u:${t.token}`, `${host}/pod/team/app:v1`, `${host}/pod/team/copy:v2`);
+    const tags = JSON.parse(await skopeo('list-tags', '--tls-verify=false', `docker://${host}/pod/team/copy`));
+    expect(tags.Tags).toEqual(['v2']);
+  });
+});
