@@ -1,139 +1,189 @@
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { AbortedError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { collectBody, dispatch, InFlight, parseContentLength, requestId } from './request-base.js';
-import { ResponseBase } from './response-base.js';
-import type { HttpRequest, RunningServer, ServerOptions } from './types.js';
+import { buildRequest, dispatch, InFlight, parseContentLength, requestId } from './request-base.js';
+import { lengthMismatch, ResponseBase } from './response-base.js';
+import type { RunningServer, ServerOptions } from './types.js';
+
+/** Socket and body buffers: large enough for throughput, small enough to bound memory per request. */
+const HIGH_WATER_MARK = 1024 * 1024;
 
 class NodeResponseAdapter extends ResponseBase {
-  private done = false;
+  private ended = false;
 
   constructor(
     private readonly res: http.ServerResponse,
+    private readonly req: http.IncomingMessage,
     head: boolean,
     id: string,
-    private readonly req: http.IncomingMessage,
+    /** Runs once when the response will not complete: fires the request's signal, fails its body. */
+    private readonly onGone: () => void,
   ) {
     super(head);
     res.setHeader('x-request-id', id);
-  }
-
-  /**
-   * Answering before the request body arrived (a 401/409/413 refusal): close the connection instead of reading
-   * a possibly huge body to its end, and tell the client so it does not reuse the socket.
-   */
-  private closeIfBodyPending(): void {
-    if (!this.req.complete && !this.res.headersSent) this.res.setHeader('connection', 'close');
   }
 
   get headersSent(): boolean {
     return this.res.headersSent;
   }
   get finished(): boolean {
-    return this.done || this.aborted;
+    return this.ended || this.aborted;
   }
-  abortedByClient(): void {
-    if (this.done) return;
+
+  /** The connection closed before the response completed (client gone, or destroy()). */
+  gone(): void {
+    if (this.ended || this.aborted) return;
     this.aborted = true;
     this.fireAbort();
+    this.onGone();
   }
+
   setHeader(name: string, value: string | number): this {
-    this.res.setHeader(name, value);
+    this.res.setHeader(name.toLowerCase(), value);
     return this;
+  }
+
+  /**
+   * Answering before the request body arrived (a 401/409/413 refusal): close the connection instead of reading a
+   * possibly huge body to its end, and tell the client so it does not reuse the socket.
+   */
+  private prepare(): void {
+    this.res.statusCode = this.code;
+    if (!this.req.complete) this.res.setHeader('connection', 'close');
   }
 
   end(body?: Buffer | string): void {
     if (this.finished) return;
     if (this.head) return this.endWithoutBody(body === undefined ? undefined : Buffer.byteLength(body));
-    this.done = true;
-    this.res.statusCode = this.code;
-    this.closeIfBodyPending();
-    if (body !== undefined && this.code !== 204 && this.code !== 304) {
-      this.res.setHeader('content-length', Buffer.byteLength(body));
-      this.bytesWritten += Buffer.byteLength(body);
-      this.res.end(body);
-    } else {
-      if (this.code !== 204 && this.code !== 304) this.res.setHeader('content-length', 0);
+    this.ended = true;
+    this.prepare();
+    if (this.code === 204 || this.code === 304) {
+      this.res.removeHeader('content-length');
       this.res.end();
+      return;
     }
+    const n = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    this.res.setHeader('content-length', n);
+    this.bytesWritten += n;
+    this.res.end(body);
   }
 
   endWithoutBody(contentLength?: number): void {
     if (this.finished) return;
-    this.done = true;
-    this.res.statusCode = this.code;
-    this.closeIfBodyPending();
+    this.ended = true;
+    this.prepare();
     if (contentLength !== undefined) this.res.setHeader('content-length', contentLength);
-    // node:http sends no body for HEAD; for other methods this is an empty body with the declared length
-    // only when the caller knows the request was HEAD.
+    // For HEAD node sends headers only and keeps the declared Content-Length.
     this.res.end();
   }
 
   destroy(): void {
-    this.aborted = true;
+    if (this.finished) return;
     this.res.destroy();
+    this.gone();
   }
 
   protected streamBody(source: Readable, length: number | undefined, resolve: () => void, reject: (err: Error) => void): void {
-    this.res.statusCode = this.code;
-    this.closeIfBodyPending();
-    if (length !== undefined) this.res.setHeader('content-length', length);
-    source.on('data', (chunk: Buffer) => {
-      this.bytesWritten += chunk.length;
-      if (!this.res.write(chunk)) source.pause();
-    });
-    this.res.on('drain', () => source.resume());
-    source.once('error', (err) => {
-      this.destroy();
+    const res = this.res;
+    let settled = false;
+    const settle = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      source.off('data', onData);
+      source.off('end', onEnd);
+      res.off('drain', onDrain);
+      // The 'error' listener stays: a source destroyed later must not throw an unhandled 'error'.
+      if (!err) return resolve();
+      if (!this.finished) this.destroy();
+      source.destroy();
       reject(err);
-    });
-    source.once('end', () => {
-      if (this.aborted) return;
-      if (length !== undefined && this.bytesWritten !== length) {
-        this.destroy();
-        return reject(new Error(`body ended after ${this.bytesWritten} of ${length} bytes`));
-      }
-      this.done = true;
-      this.res.end(() => resolve());
-    });
+    };
+    const onData = (chunk: Buffer) => {
+      if (this.aborted || settled) return;
+      if (length !== undefined && this.bytesWritten + chunk.length > length) return settle(lengthMismatch(this.bytesWritten, length, true));
+      this.bytesWritten += chunk.length;
+      if (!res.write(chunk)) source.pause();
+    };
+    const onDrain = () => {
+      if (!settled) source.resume();
+    };
+    const onEnd = () => {
+      if (this.aborted || settled) return;
+      if (length !== undefined && this.bytesWritten !== length) return settle(lengthMismatch(this.bytesWritten, length, false));
+      this.ended = true;
+      // Handed to node: it flushes the rest. A client that leaves now only loses what it would have ignored.
+      res.end();
+      settle();
+    };
+    this.prepare();
+    if (length !== undefined) res.setHeader('content-length', length);
+    else res.removeHeader('content-length');
+    res.on('drain', onDrain);
+    source.on('data', onData);
+    source.on('end', onEnd);
+    source.on('error', (err) => settle(err));
   }
 }
 
-/** Serve with node:http (no request-size limit; the engine for multi-GB uploads with a Content-Length). */
+/**
+ * node:http turns a client that leaves mid-body into an `Error: aborted` (ECONNRESET) on the request. Handlers
+ * test for AbortedError (isAbort), so the request is destroyed with one first: this listener runs before node's
+ * own socket 'close' handler. It is removed when the request ends, so keep-alive sockets do not collect them.
+ */
+function abortBodyOnClose(socket: Socket, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const onClose = () => {
+    if (!req.complete) req.destroy(new AbortedError('client went away'));
+  };
+  socket.prependOnceListener('close', onClose);
+  res.once('close', () => socket.off('close', onClose));
+}
+
+/** Counts body bytes as the parser pushes them, without putting the request into flowing mode. */
+function countPushes(req: http.IncomingMessage): () => number {
+  let n = 0;
+  const push = req.push.bind(req);
+  req.push = (chunk: unknown, encoding?: BufferEncoding) => {
+    if (chunk) n += (chunk as Buffer).length;
+    return push(chunk, encoding);
+  };
+  return () => n;
+}
+
+/** Serve with node:http (no request-size limit: the engine for multi-GB uploads with a Content-Length). */
 export async function startNode(opts: ServerOptions, log: Logger): Promise<RunningServer> {
   const inFlight = new InFlight();
   const server = http.createServer(
     {
-      // Long uploads and downloads must not be cut by Node's defaults (300 s request timeout).
+      // Long uploads and downloads must not be cut by node's defaults (300 s per request). Headers must still
+      // arrive in reasonable time, and idle keep-alive sockets outlive a typical load balancer's 60 s.
       requestTimeout: 0,
       headersTimeout: 60_000,
       keepAliveTimeout: 65_000,
-      highWaterMark: 1024 * 1024,
+      highWaterMark: HIGH_WATER_MARK,
     },
     (req, res) => {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
       const url = req.url ?? '/';
       const q = url.indexOf('?');
-      const rawPath = q < 0 ? url : url.slice(0, q);
-      const rawQuery = q < 0 ? '' : url.slice(q + 1);
-      const id = requestId(headers);
       const method = (req.method ?? 'GET').toUpperCase();
-      const out = new NodeResponseAdapter(res, method === 'HEAD', id, req);
+      const id = requestId(headers);
       const ac = new AbortController();
       const t0 = performance.now();
       inFlight.begin();
-      let complete = false;
-      res.once('finish', () => (complete = true));
-      res.once('close', () => {
-        if (!complete) {
-          out.abortedByClient();
-          ac.abort(new AbortedError('client went away'));
-          if (!req.complete) req.destroy(new AbortedError('client went away'));
-        }
+
+      const out = new NodeResponseAdapter(res, req, method === 'HEAD', id, () => {
+        const err = new AbortedError('client went away');
+        ac.abort(err);
+        if (!req.complete) req.destroy(err);
       });
-      req.on('error', () => {});
+      res.once('close', () => out.gone()); // no-op after a completed response
+      abortBodyOnClose(req.socket, req, res);
+      req.on('error', () => {}); // an unread body that fails must not be an unhandled 'error'
+      const bytesRead = countPushes(req);
+
       let contentLength: number | undefined;
       let badLength = false;
       try {
@@ -141,21 +191,12 @@ export async function startNode(opts: ServerOptions, log: Logger): Promise<Runni
       } catch {
         badLength = true;
       }
-      const request: HttpRequest = {
+      const request = buildRequest(
         id,
-        method,
-        rawPath,
-        rawQuery,
-        query: new URLSearchParams(rawQuery),
-        headers,
-        header: (n) => headers[n.toLowerCase()],
-        remoteAddress: req.socket.remoteAddress ?? '',
+        { method, rawPath: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers, remoteAddress: req.socket.remoteAddress ?? '' },
         contentLength,
-        body: () => req,
-        readBody: (limit) => collectBody(req, limit),
-        signal: ac.signal,
-        log: {},
-      };
+        { body: () => req, bytesRead, signal: ac.signal },
+      );
       const finish = () => {
         // An unread body is not drained (it may be gigabytes): the response said Connection: close, and node
         // closes the socket once the response is flushed.
@@ -167,18 +208,28 @@ export async function startNode(opts: ServerOptions, log: Logger): Promise<Runni
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve());
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
+  server.on('error', (err) => log.error({ err }, 'http server error'));
   const port = (server.address() as { port: number }).port;
+  let closing: Promise<void> | undefined;
   return {
     engine: 'node',
     port,
-    async close(graceMs = 5_000) {
-      const closed = new Promise<void>((r) => server.close(() => r()));
-      server.closeIdleConnections();
-      await inFlight.drain(graceMs);
-      server.closeAllConnections();
-      await closed;
+    close(graceMs = 5_000) {
+      closing ??= (async () => {
+        const closed = new Promise<void>((r) => server.close(() => r()));
+        server.closeIdleConnections();
+        await inFlight.drain(graceMs);
+        server.closeAllConnections();
+        await closed;
+        // Let aborted handlers unwind before reporting closed.
+        await inFlight.drain(1_000);
+      })();
+      return closing;
     },
   };
 }

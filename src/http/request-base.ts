@@ -2,15 +2,26 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { HttpError, tooLarge } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { HttpRequest, HttpResponse } from './types.js';
+import { errorEnvelope, sendError } from './respond.js';
+import type { Handler, HttpRequest, HttpResponse } from './types.js';
 
-/** What both engines share about a request once its head has been copied out of the engine. */
+/** What both engines copy out of the engine's request before the handler runs. */
 export interface RequestHead {
   method: string;
+  /** Path as sent (percent-encoding intact). */
   rawPath: string;
+  /** Query without the leading '?'. */
   rawQuery: string;
   headers: Record<string, string>;
   remoteAddress: string;
+}
+
+/** What the engine supplies about the body. */
+export interface BodySource {
+  body(): Readable;
+  /** Body bytes received so far. */
+  bytesRead(): number;
+  signal: AbortSignal;
 }
 
 export function parseContentLength(h: string | undefined): number | undefined {
@@ -19,9 +30,42 @@ export function parseContentLength(h: string | undefined): number | undefined {
   return Number(h);
 }
 
+/** A client's X-Request-Id is kept when it is a sane token (so ids follow a request through proxies). */
 export function requestId(headers: Record<string, string>): string {
   const given = headers['x-request-id'];
   return given && /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : randomUUID();
+}
+
+/**
+ * The engine-neutral request. A plain object with own properties (not a class) so callers may spread it into a
+ * variant (`{ ...req, method: 'GET' }`) and keep every member.
+ */
+export function buildRequest(id: string, head: RequestHead, contentLength: number | undefined, src: BodySource): HttpRequest {
+  const headers = head.headers;
+  let taken = false;
+  const body = () => {
+    if (taken) throw new Error('the request body was already taken');
+    taken = true;
+    return src.body();
+  };
+  return {
+    id,
+    method: head.method,
+    rawPath: head.rawPath,
+    rawQuery: head.rawQuery,
+    query: new URLSearchParams(head.rawQuery),
+    headers,
+    header: (name) => headers[name.toLowerCase()],
+    remoteAddress: head.remoteAddress,
+    contentLength,
+    body,
+    readBody: (limit) => collectBody(body(), limit),
+    signal: src.signal,
+    log: {},
+    get bytesRead() {
+      return src.bytesRead();
+    },
+  };
 }
 
 /** Collect a small body, refusing more than `limit` bytes (413) without buffering the excess. */
@@ -42,38 +86,42 @@ export async function collectBody(body: Readable, limit: number): Promise<Buffer
 /** Counts requests in progress so a graceful close can wait for them. */
 export class InFlight {
   private n = 0;
-  private waiter: (() => void) | undefined;
+  private waiters: Array<() => void> = [];
+
+  get count(): number {
+    return this.n;
+  }
   begin(): void {
     this.n++;
   }
   end(): void {
-    if (--this.n === 0) this.waiter?.();
+    if (--this.n > 0) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const resolve of w) resolve();
   }
   /** Resolves when nothing is in flight, or after `graceMs`. */
   drain(graceMs: number): Promise<void> {
     if (this.n === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      this.waiter = resolve;
-      setTimeout(resolve, graceMs).unref();
+      const timer = setTimeout(resolve, graceMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
     });
   }
 }
 
-const BAD_LENGTH = JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'invalid Content-Length' } });
+const BAD_LENGTH = JSON.stringify(errorEnvelope('BAD_REQUEST', 'invalid Content-Length'));
 
 /**
  * Run the application handler for one request, the same way on both engines: a malformed Content-Length is a
- * 400 before the handler runs; an error that escaped the handler's own error handling is a bare 500 (or a closed
- * connection if the body had started); a handler that returned without finishing closes the connection.
+ * 400 before the handler runs; an error that escaped the handler is answered in the error envelope (or closes
+ * the connection if the body had started); a handler that returned without finishing closes the connection,
+ * so a client never waits for an answer that will not come.
  */
-export function dispatch(
-  handler: (req: HttpRequest, res: HttpResponse) => Promise<void> | void,
-  request: HttpRequest,
-  out: HttpResponse,
-  badLength: boolean,
-  log: Logger,
-  finish: () => void,
-): void {
+export function dispatch(handler: Handler, request: HttpRequest, out: HttpResponse, badLength: boolean, log: Logger, finish: () => void): void {
   if (badLength) {
     out.status(400).setHeader('content-type', 'application/json').end(BAD_LENGTH);
     finish();
@@ -81,13 +129,12 @@ export function dispatch(
   }
   Promise.resolve()
     .then(() => handler(request, out))
-    .catch((err) => {
-      log.error({ err, id: request.id }, 'handler failed outside its error handling');
-      if (!out.headersSent && !out.finished) out.status(500).end();
-      else if (!out.finished) out.destroy();
-    })
+    .catch((err) => sendError(out, err, log.child({ id: request.id })))
     .finally(() => {
-      if (!out.finished) out.destroy();
+      if (!out.finished) {
+        log.warn({ id: request.id, method: request.method, path: request.rawPath }, 'handler returned without answering; closing the connection');
+        out.destroy();
+      }
       finish();
     });
 }

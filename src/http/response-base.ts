@@ -9,7 +9,7 @@ export abstract class ResponseBase implements HttpResponse {
   aborted = false;
   bytesWritten = 0;
   protected code = 200;
-  private readonly abortHooks: Array<() => void> = [];
+  private abortHooks: Array<() => void> = [];
 
   constructor(protected readonly head: boolean) {}
 
@@ -27,21 +27,27 @@ export abstract class ResponseBase implements HttpResponse {
   abstract endWithoutBody(contentLength?: number): void;
   abstract destroy(): void;
 
-  /** The client went away: every stream in progress fails and its source is destroyed. */
+  /** The response will not complete (client gone, or closed by us): every stream in progress fails, once. */
   protected fireAbort(): void {
-    for (const h of this.abortHooks) h();
+    const hooks = this.abortHooks;
+    this.abortHooks = [];
+    for (const h of hooks) h();
   }
 
-  /** HEAD answers with the length only; an aborted response refuses the body; otherwise the engine streams it. */
+  /** HEAD answers with the length only; a finished response refuses the body; otherwise the engine streams it. */
   stream(source: Readable, length?: number): Promise<void> {
+    if (this.aborted) {
+      source.destroy();
+      return Promise.reject(new AbortedError('client went away'));
+    }
+    if (this.finished) {
+      source.destroy();
+      return Promise.reject(new Error('response already finished'));
+    }
     if (this.head) {
       source.destroy();
       this.endWithoutBody(length);
       return Promise.resolve();
-    }
-    if (this.aborted) {
-      source.destroy();
-      return Promise.reject(new AbortedError());
     }
     return new Promise<void>((resolve, reject) => {
       this.abortHooks.push(() => {
@@ -52,6 +58,12 @@ export abstract class ResponseBase implements HttpResponse {
     });
   }
 
-  /** Write the body with backpressure; settle when it was handed to the socket, or failed. */
+  /**
+   * Write the body with backpressure; settle when it was handed to the socket, or failed. A source that errors,
+   * or yields more or fewer bytes than `length`, closes the connection and rejects.
+   */
   protected abstract streamBody(source: Readable, length: number | undefined, resolve: () => void, reject: (err: Error) => void): void;
 }
+
+export const lengthMismatch = (sent: number, length: number, more: boolean) =>
+  new Error(more ? `response source yields more than the declared ${length} bytes` : `response source ended after ${sent} of ${length} bytes`);

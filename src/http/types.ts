@@ -23,6 +23,11 @@ export interface HttpRequest {
   /** Parsed Content-Length, or undefined for chunked / absent. */
   readonly contentLength: number | undefined;
   /**
+   * Body bytes received so far (chunked bodies included). Always set by the engines; optional only so that
+   * request variants built by hand stay valid.
+   */
+  readonly bytesRead?: number;
+  /**
    * The body as a backpressured Readable of Buffers. When the consumer stops reading, the engine
    * stops reading the socket. Can be taken once. Destroyed with an AbortedError if the client goes away.
    */

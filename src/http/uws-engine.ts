@@ -1,211 +1,328 @@
 import { STATUS_CODES } from 'node:http';
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
+import type * as UwsModule from 'uWebSockets.js';
 import { AbortedError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { collectBody, dispatch, InFlight, parseContentLength, requestId, type RequestHead } from './request-base.js';
-import { ResponseBase } from './response-base.js';
-import type { HttpRequest, RunningServer, ServerOptions } from './types.js';
+import { buildRequest, dispatch, InFlight, parseContentLength, requestId, type RequestHead } from './request-base.js';
+import { lengthMismatch, ResponseBase } from './response-base.js';
+import type { RunningServer, ServerOptions } from './types.js';
 
-type Uws = typeof import('uWebSockets.js');
-type UwsResponse = import('uWebSockets.js').HttpResponse;
-type UwsRequest = import('uWebSockets.js').HttpRequest;
+type Uws = typeof UwsModule;
+type UwsResponse = UwsModule.HttpResponse;
+type UwsRequest = UwsModule.HttpRequest;
+/** `close()` exists on the 20.30 build (closes the listen sockets and every connection) but is not in its types. */
+type UwsApp = UwsModule.TemplatedApp & { close(): void };
+
+/**
+ * The known defect of the uWebSockets.js build on the npm registry (@trufflesuite/uws-js-unofficial
+ * 20.30.0-unofficial.0): it resets every request whose Content-Length is >= 1e9 bytes, before any body byte
+ * reaches the handler. Chunked bodies of any size work. Verified with curl: `-T` of a 999 999 999-byte file
+ * gets 200, of a 1 000 000 000-byte file an empty reply; the same 1e9-byte file sent chunked gets 200.
+ */
+export const UWS_CONTENT_LENGTH_LIMIT = 1_000_000_000;
+
+export const UWS_KNOWN_DEFECT =
+  'this uWebSockets.js build resets any request with a Content-Length of 1000000000 bytes or more ' +
+  '(chunked request bodies of any size work); set ARTIFACTAPI_HTTP_ENGINE=node if clients push multi-GB ' +
+  'layers or files with a Content-Length';
+
+/** Whether this uWS build can take a request body with this Content-Length (undefined: chunked or none). */
+export function uwsAcceptsContentLength(contentLength: number | undefined): boolean {
+  return contentLength === undefined || contentLength < UWS_CONTENT_LENGTH_LIMIT;
+}
+
+/** Request bodies are re-packed into buffers of this size (see UwsBody). */
+const BODY_CHUNK = 1024 * 1024;
 
 const require = createRequire(import.meta.url);
 
 /**
- * The uWebSockets.js build from the npm registry (@trufflesuite/uws-js-unofficial 20.30.0) resets every request
- * whose Content-Length is ≥ 1e9 bytes (chunked bodies of any size work). Measured here; see README.
+ * Load uWS, refusing its pure-JS fallback. The package's src/uws.js silently (one console.warn) falls back to a
+ * slow node:http emulation when its native binary cannot load; that is not what the operator asked for. The
+ * native module exports `getParts` and `H3App`, the fallback does not. Loaded lazily (require, not a static
+ * import) so that `ARTIFACTAPI_HTTP_ENGINE=node` works where the binary cannot load.
  */
-export const UWS_CONTENT_LENGTH_LIMIT = 1_000_000_000;
-
-const BODY_CHUNK = 1024 * 1024;
-
-/** Load uWS and refuse its silent pure-JS fallback (slow, and not what the operator asked for). */
 export function loadUws(): Uws {
   const uws = require('uWebSockets.js') as Uws & { getParts?: unknown; H3App?: unknown };
-  if (typeof uws.getParts !== 'function' || typeof uws.H3App !== 'function') {
-    throw new Error(
-      'uWebSockets.js could not load its native binary and fell back to a pure-JS server; refusing to start. ' +
-        'Use Node.js 20 on glibc x64/arm64, or set ARTIFACTAPI_HTTP_ENGINE=node.',
-    );
-  }
+  assertNativeUws(uws);
   return uws;
 }
 
+/** Throws unless `mod` is the native uWebSockets.js module. */
+export function assertNativeUws(mod: { getParts?: unknown; H3App?: unknown }): void {
+  if (typeof mod.getParts !== 'function' || typeof mod.H3App !== 'function') {
+    throw new Error(
+      'uWebSockets.js could not load its native binary and fell back to its pure-JS server; refusing to start. ' +
+        `Use Node.js 20 (ABI ${process.versions.modules}) on glibc linux x64/arm64, darwin or win32 x64, ` +
+        'or set ARTIFACTAPI_HTTP_ENGINE=node.',
+    );
+  }
+}
+
 const statusLine = (code: number) => `${code} ${STATUS_CODES[code] ?? 'Unknown'}`;
+/** Headers uWS writes itself; a copy from the handler would be a duplicate. */
+const ENGINE_HEADERS = new Set(['content-length', 'transfer-encoding', 'date', 'connection']);
+
+/**
+ * The request body as a backpressured Readable fed by `res.onData`.
+ *
+ * uWS lends each chunk only for the duration of the callback, so it must be copied; copying into 1 MiB buffers of
+ * our own (allocUnsafeSlow: not from the shared pool, so each chunk owns its whole ArrayBuffer) makes that the
+ * only copy, and downstream stages (the hashing worker) can take ownership of whole buffers. When the Readable is
+ * full the socket is paused; `_read` resumes it.
+ */
+class UwsBody {
+  readonly readable: Readable;
+  /** Every body byte has arrived. */
+  done = false;
+  received = 0;
+  private paused = false;
+  private acc: Buffer | undefined;
+  private accLen = 0;
+
+  constructor(
+    private readonly res: UwsResponse,
+    /** False once `res` may no longer be touched (response ended or connection gone). */
+    private readonly live: () => boolean,
+  ) {
+    this.readable = new Readable({
+      highWaterMark: BODY_CHUNK,
+      read: () => {
+        if (this.paused && this.live()) {
+          this.paused = false;
+          this.res.resume();
+        }
+      },
+    });
+    // An unread body that is destroyed (abort, early answer) must not become an unhandled 'error'.
+    this.readable.on('error', () => {});
+  }
+
+  /** The onData callback: copy, re-pack, push. */
+  onData(ab: ArrayBuffer, isLast: boolean): void {
+    if (this.readable.destroyed) return;
+    const src = new Uint8Array(ab);
+    this.received += src.length;
+    let off = 0;
+    while (off < src.length) {
+      if (!this.acc) {
+        this.acc = Buffer.allocUnsafeSlow(BODY_CHUNK);
+        this.accLen = 0;
+      }
+      const n = Math.min(BODY_CHUNK - this.accLen, src.length - off);
+      this.acc.set(off === 0 && n === src.length ? src : src.subarray(off, off + n), this.accLen);
+      this.accLen += n;
+      off += n;
+      if (this.accLen === BODY_CHUNK) {
+        const full = this.acc;
+        this.acc = undefined;
+        this.push(full, isLast && off === src.length);
+      }
+    }
+    if (isLast) {
+      this.done = true;
+      if (this.acc && this.accLen > 0) this.readable.push(this.acc.subarray(0, this.accLen));
+      this.acc = undefined;
+      this.readable.push(null);
+    }
+  }
+
+  private push(chunk: Buffer, last: boolean): void {
+    if (!this.readable.push(chunk) && !last && !this.paused) {
+      this.paused = true;
+      this.res.pause();
+    }
+  }
+
+  /** Before the last write of a response that leaves the body unread: a paused socket would never flush. */
+  unpauseForClose(): void {
+    if (this.paused) {
+      this.paused = false;
+      this.res.resume();
+    }
+  }
+
+  abort(err: Error): void {
+    this.acc = undefined;
+    if (!this.done) this.readable.destroy(err);
+  }
+}
 
 class UwsResponseAdapter extends ResponseBase {
   headersSent = false;
-  finished = false;
-  private readonly headers: Array<[string, string]> = [];
+  /** The response completed: from here on uWS may reuse the connection for the next request, hands off `res`. */
+  ended = false;
+  private readonly headers = new Map<string, string>();
 
   constructor(
     private readonly res: UwsResponse,
     head: boolean,
-    private readonly id: string,
-    /** True while the request body has not been fully received. */
-    private readonly bodyPending: () => boolean,
+    id: string,
+    private readonly body: UwsBody,
+    /** Runs once when the response will not complete: fires the request's signal, fails its body. */
+    private readonly onGone: () => void,
   ) {
     super(head);
+    this.headers.set('x-request-id', id);
   }
 
-  /**
-   * Answering before the request body arrived (a 401/409/413 refusal) means the rest of it is never read:
-   * close the connection (uWS then sends `Connection: close`), so the client does not send its next request
-   * into a dead socket.
-   */
-  private get closeAfter(): boolean {
-    return this.bodyPending();
+  get finished(): boolean {
+    return this.ended || this.aborted;
   }
 
-  abortedByClient(): void {
+  /** uWS's onAborted. Also fires, late, for a completed endWithoutBody(n > 0) when the client closes: ignored. */
+  abortedByEngine(): void {
+    if (this.ended || this.aborted) return;
     this.aborted = true;
-    this.finished = true;
     this.fireAbort();
+    this.onGone();
   }
 
   setHeader(name: string, value: string | number): this {
-    const lower = name.toLowerCase();
-    const i = this.headers.findIndex(([k]) => k === lower);
-    if (i >= 0) this.headers[i] = [lower, String(value)];
-    else this.headers.push([lower, String(value)]);
+    this.headers.set(name.toLowerCase(), String(value));
     return this;
   }
 
-  /** Status and headers; must run inside cork. uWS adds Content-Length and Date itself. */
+  /**
+   * Answering before the request body arrived (a 401/409/413 refusal) means the rest of it is never read: close
+   * the connection (uWS then sends `Connection: close`) so the client does not send its next request into a dead
+   * socket. A handler's `Connection: close` goes the same way.
+   */
+  private closeAfter(): boolean {
+    const close = !this.body.done || this.headers.get('connection') === 'close';
+    if (close) this.body.unpauseForClose();
+    return close;
+  }
+
+  /** Status and headers; must run inside cork. */
   private writeHead(): void {
     this.headersSent = true;
     this.res.writeStatus(statusLine(this.code));
-    this.res.writeHeader('x-request-id', this.id);
-    for (const [k, v] of this.headers) if (k !== 'content-length' && k !== 'transfer-encoding') this.res.writeHeader(k, v);
+    for (const [k, v] of this.headers) if (!ENGINE_HEADERS.has(k)) this.res.writeHeader(k, v);
   }
 
   end(body?: Buffer | string): void {
     if (this.finished) return;
     if (this.head) return this.endWithoutBody(body === undefined ? undefined : Buffer.byteLength(body));
-    this.finished = true;
+    this.ended = true;
+    const noBody = body === undefined && (this.code === 204 || this.code === 304);
     this.res.cork(() => {
       this.writeHead();
-      if (body === undefined && (this.code === 204 || this.code === 304)) this.res.endWithoutBody(undefined, this.closeAfter);
-      else this.res.end(body ?? '', this.closeAfter);
+      if (noBody) this.res.endWithoutBody(undefined, this.closeAfter());
+      else this.res.end(body ?? '', this.closeAfter());
     });
-    this.bytesWritten += body === undefined ? 0 : Buffer.byteLength(body);
+    if (body !== undefined) this.bytesWritten += typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   }
 
   endWithoutBody(contentLength?: number): void {
     if (this.finished) return;
-    this.finished = true;
+    this.ended = true;
+    const declared = this.headers.get('content-length');
+    const length = contentLength ?? (declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : undefined);
     this.res.cork(() => {
       this.writeHead();
-      this.res.endWithoutBody(contentLength, this.closeAfter);
+      this.res.endWithoutBody(length, this.closeAfter());
     });
   }
 
   destroy(): void {
-    if (this.aborted) return;
-    this.finished = true;
-    this.aborted = true;
+    if (this.finished) return;
+    // close() runs onAborted at once, which fails the streams and fires the request's signal.
     this.res.cork(() => this.res.close());
+    this.abortedByEngine();
   }
 
   protected streamBody(source: Readable, length: number | undefined, resolve: () => void, reject: (err: Error) => void): void {
-    let started = false;
-    const start = () => {
-      if (!started) {
-        started = true;
-        this.writeHead();
-      }
-    };
-    const fail = (err: Error) => {
-      source.off('data', onData);
-      if (!this.aborted) this.destroy();
-      reject(err);
-    };
-    // A chunk the socket did not fully take, and where it started in the response body.
+    const res = this.res;
+    let settled = false;
+    let sourceEnded = false;
+    // With a length: the part of a chunk the socket did not take, and the body offset where that chunk began.
     let pending: Buffer | undefined;
     let pendingOffset = 0;
-    const total = length;
+
+    const settle = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      source.off('data', onData);
+      source.off('end', onEnd);
+      // The 'error' listener stays: a source destroyed later must not throw an unhandled 'error'.
+      if (!err) return resolve();
+      if (!this.finished) this.destroy();
+      source.destroy();
+      reject(err);
+    };
+
+    /** After the socket drained: retry the pending remainder, or let the source go on. */
+    const onWritable = (offset: number): boolean => {
+      if (this.aborted || settled) return true;
+      if (pending) {
+        const [ok, done] = res.tryEnd(pending.subarray(offset - pendingOffset), length!);
+        if (done) this.ended = true;
+        if (!ok) return false;
+        pending = undefined;
+      }
+      if (sourceEnded) onEnd();
+      else source.resume();
+      return true;
+    };
+
     const onData = (chunk: Buffer) => {
-      if (this.aborted) return;
+      if (this.aborted || settled) return;
+      if (length !== undefined && this.bytesWritten + chunk.length > length) return settle(lengthMismatch(this.bytesWritten, length, true));
       let ok = true;
-      this.res.cork(() => {
-        start();
-        const offset = this.res.getWriteOffset();
-        if (total !== undefined) {
-          const [accepted, done] = this.res.tryEnd(chunk, total);
-          if (done) this.finished = true;
+      res.cork(() => {
+        if (!this.headersSent) this.writeHead();
+        if (length !== undefined) {
+          const offset = res.getWriteOffset();
+          const [accepted, done] = res.tryEnd(chunk, length);
+          if (done) this.ended = true;
+          if (!accepted) {
+            pending = chunk;
+            pendingOffset = offset;
+          }
           ok = accepted;
         } else {
-          // write() always keeps the whole chunk (buffered if needed); false only signals backpressure.
-          ok = this.res.write(chunk);
-        }
-        this.bytesWritten += chunk.length;
-        if (!ok && total !== undefined) {
-          pending = chunk;
-          pendingOffset = offset;
+          // write() keeps the whole chunk (buffered in uWS if need be); false only says the socket is full.
+          ok = res.write(chunk);
         }
       });
+      this.bytesWritten += chunk.length;
       if (!ok) {
         source.pause();
-        this.res.onWritable((offset) => {
-          if (this.aborted) return true;
-          if (!pending) {
-            source.resume();
-            return true;
-          }
-          const [accepted, done] = this.res.tryEnd(pending.subarray(offset - pendingOffset), total!);
-          if (done) this.finished = true;
-          if (accepted) {
-            pending = undefined;
-            source.resume();
-          }
-          return accepted;
-        });
+        res.onWritable(onWritable);
       }
     };
-    source.on('data', onData);
-    source.once('error', fail);
-    source.once('end', () => {
-      if (this.aborted) return;
-      const finish = () => {
-        if (this.finished) return resolve();
-        if (total !== undefined && this.bytesWritten < total) {
-          return fail(new Error(`body ended after ${this.bytesWritten} of ${total} bytes`));
-        }
-        this.finished = true;
-        this.res.cork(() => {
-          start();
-          this.res.end();
+
+    const onEnd = () => {
+      sourceEnded = true;
+      if (this.aborted || settled || pending) return; // a pending remainder finishes in onWritable
+      if (length !== undefined && this.bytesWritten !== length) return settle(lengthMismatch(this.bytesWritten, length, false));
+      if (!this.ended) {
+        // Chunked: the terminating chunk. With a length this is only reached for an empty body.
+        this.ended = true;
+        res.cork(() => {
+          if (!this.headersSent) this.writeHead();
+          res.end(undefined, this.closeAfter());
         });
-        resolve();
-      };
-      if (pending) {
-        // The last chunk is still draining; finish when the socket took it.
-        const wait = setInterval(() => {
-          if (!pending || this.aborted) {
-            clearInterval(wait);
-            if (!this.aborted) finish();
-          }
-        }, 5);
-      } else finish();
-    });
+      }
+      settle();
+    };
+
+    source.on('data', onData);
+    source.on('end', onEnd);
+    source.on('error', (err) => settle(err));
   }
 }
 
 /** Serve with uWebSockets.js. */
 export async function startUws(opts: ServerOptions, log: Logger): Promise<RunningServer> {
   const uws = loadUws();
-  log.warn(
-    { limit: UWS_CONTENT_LENGTH_LIMIT },
-    'this uWebSockets.js build resets requests with a Content-Length of 1e9 bytes or more (chunked bodies are fine); ' +
-      'set ARTIFACTAPI_HTTP_ENGINE=node if clients push multi-GB layers with a Content-Length',
-  );
-  const app = uws.App();
+  const app = uws.App() as UwsApp;
   const inFlight = new InFlight();
-  const open = new Set<UwsResponseAdapter>();
 
   app.any('/*', (res: UwsResponse, req: UwsRequest) => {
+    // `req` is only valid during this call: copy everything out of it now.
     const headers: Record<string, string> = {};
     req.forEach((k, v) => {
       headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
@@ -218,67 +335,21 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
       remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
     };
     const id = requestId(headers);
-    let bodyDone = false;
-    const out = new UwsResponseAdapter(res, head.method === 'HEAD', id, () => !bodyDone);
     const ac = new AbortController();
     const t0 = performance.now();
     inFlight.begin();
-    open.add(out);
 
-    // The body is read as it arrives, into a Readable that pauses the socket when its consumer is slow.
-    let paused = false;
-    const body = new Readable({
-      highWaterMark: 1024 * 1024,
-      read() {
-        if (paused && !out.finished) {
-          paused = false;
-          res.resume();
-        }
-      },
+    const body = new UwsBody(res, () => !out.finished);
+    const out: UwsResponseAdapter = new UwsResponseAdapter(res, head.method === 'HEAD', id, body, () => {
+      const err = new AbortedError('client went away');
+      ac.abort(err);
+      body.abort(err);
     });
-    body.on('error', () => {});
-    // uWS lends each chunk only for the callback, so it must be copied; copying into 1 MiB buffers of our own
-    // makes that the only copy: downstream stages (the hashing worker) can take ownership of whole buffers.
-    let acc: Buffer | undefined;
-    let accLen = 0;
-    const emit = (b: Buffer) => {
-      if (!body.push(b) && !bodyDone) {
-        paused = true;
-        res.pause();
-      }
-    };
     res.onData((ab, isLast) => {
-      // After the response ended uWS may still deliver (and drain) the rest of the body: drop it, hands off res.
-      if (out.finished) return;
-      const src = new Uint8Array(ab);
-      let off = 0;
-      while (off < src.length) {
-        if (!acc) {
-          acc = Buffer.allocUnsafeSlow(BODY_CHUNK);
-          accLen = 0;
-        }
-        const n = Math.min(BODY_CHUNK - accLen, src.length - off);
-        acc.set(n === src.length ? src : src.subarray(off, off + n), accLen);
-        accLen += n;
-        off += n;
-        if (accLen === BODY_CHUNK) {
-          const full = acc;
-          acc = undefined;
-          emit(full);
-        }
-      }
-      if (isLast) {
-        bodyDone = true;
-        if (acc && accLen > 0) body.push(acc.subarray(0, accLen));
-        acc = undefined;
-        body.push(null);
-      }
+      // After the response ended uWS may still deliver the rest of the body (then closes): drop it.
+      if (!out.finished) body.onData(ab, isLast);
     });
-    res.onAborted(() => {
-      out.abortedByClient();
-      ac.abort(new AbortedError('client went away'));
-      if (!bodyDone) body.destroy(new AbortedError('client went away'));
-    });
+    res.onAborted(() => out.abortedByEngine());
 
     let contentLength: number | undefined;
     let badLength = false;
@@ -287,40 +358,38 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
     } catch {
       badLength = true;
     }
-    const query = new URLSearchParams(head.rawQuery);
-    const request: HttpRequest = {
-      id,
-      ...head,
-      query,
-      header: (n) => headers[n.toLowerCase()],
-      contentLength,
-      body: () => body,
-      readBody: (limit) => collectBody(body, limit),
+    const request = buildRequest(id, head, contentLength, {
+      body: () => body.readable,
+      bytesRead: () => body.received,
       signal: ac.signal,
-      log: {},
-    };
+    });
     const finish = () => {
-      open.delete(out);
-      // An unread request body is dropped; after the response ended uWS owns the connection (it closes it
-      // when the body was not fully received) and `res` must not be touched any more.
-      if (!bodyDone && !out.aborted) body.destroy();
+      // An unread request body is dropped; uWS closes the connection when it was not fully received.
+      if (!body.done) body.abort(new AbortedError('the response ended before the request body was read'));
       opts.onFinish?.(request, out, performance.now() - t0);
       inFlight.end();
     };
     dispatch(opts.handler, request, out, badLength, log, finish);
   });
 
-  const listenSocket = await new Promise<import('uWebSockets.js').us_listen_socket>((resolve, reject) => {
+  const listenSocket = await new Promise<UwsModule.us_listen_socket>((resolve, reject) => {
     app.listen(opts.host, opts.port, (s) => (s ? resolve(s) : reject(new Error(`uWebSockets.js could not listen on ${opts.host}:${opts.port}`))));
   });
   const port = uws.us_socket_local_port(listenSocket);
+  let closing: Promise<void> | undefined;
   return {
     engine: 'uws',
     port,
-    async close(graceMs = 5_000) {
-      uws.us_listen_socket_close(listenSocket);
-      await inFlight.drain(graceMs);
-      for (const r of open) if (!r.finished) r.destroy();
+    close(graceMs = 5_000) {
+      closing ??= (async () => {
+        uws.us_listen_socket_close(listenSocket);
+        await inFlight.drain(graceMs);
+        // Closes idle keep-alive connections and aborts what is still running (their onAborted fires).
+        app.close();
+        // Let aborted handlers unwind (release files, uploads) before reporting closed.
+        await inFlight.drain(1_000);
+      })();
+      return closing;
     },
   };
 }
