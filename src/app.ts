@@ -25,6 +25,8 @@ import { startServer } from './http/server.js';
 import type { HttpRequest, HttpResponse, RunningServer } from './http/types.js';
 import { createLogger, type Logger } from './log.js';
 import { loadRepoFile } from './repos/config-file.js';
+import { ArtifactRowCache } from './repos/row-cache.js';
+import { SigningKeys } from './repos/signing-keys.js';
 import { ContentService } from './repos/content.js';
 import { LocalRepositories } from './repos/local.js';
 import { RepoRegistry } from './repos/registry.js';
@@ -61,7 +63,12 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
       opts.store ??
       (await createBlobStore(config.s3 ? { driver: 's3', ...config.s3 } : { driver: 'fs', dir: config.dataDir }));
     closers.push(() => store.close());
-    const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, schema: config.databaseSchema });
+    const db = await openDatabase({
+      url: config.databaseUrl,
+      dataDir: config.dataDir,
+      schema: config.databaseSchema,
+      onRetry: (err) => log.warn({ err }, 'the embedded database engine aborted while creating a new database; created it again'),
+    });
     closers.push(() => db.close());
     const cache = await createCache({ url: config.redisUrl, prefix: config.redisPrefix });
     closers.push(() => cache.close());
@@ -79,20 +86,23 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
     const blobs = new BlobService(store, db, hasher, digestLocks);
     const upstream = new UpstreamClient(config.upstream);
     closers.push(() => upstream.close());
-    const remote = new RemoteEngine({ db, cache, blobs, hasher, upstream, metrics, log, spoolDir: join(config.dataDir, 'spool') });
+    const rows = new ArtifactRowCache(db, cache, log);
+    await rows.init();
+    closers.push(() => rows.close());
+    const remote = new RemoteEngine({ db, rows, cache, blobs, hasher, upstream, metrics, log, spoolDir: join(config.dataDir, 'spool') });
     await remote.init();
-    const local = new LocalRepositories({ db, blobs, metrics, maxUploadBytes: config.maxUploadBytes });
-    const content = new ContentService({ repos, formats, remote, local, auth, artifacts: (r) => artifactQuery(db, r.id), publicUrl: config.publicUrl });
+    const local = new LocalRepositories({ db, rows, blobs, metrics, maxUploadBytes: config.maxUploadBytes });
+    const content = new ContentService({ repos, formats, remote, local, auth, cache, keys: new SigningKeys(db), artifacts: (r) => artifactQuery(db, r.id), publicUrl: config.publicUrl });
     const admin = new AdminApi(repos, auth, db);
     const uploads = new UploadSessions(db, cache, store, blobs, hasher);
-    const registry = new RegistryApi({ repos, content, auth, db, blobs, uploads, maxUploadBytes: config.maxUploadBytes });
+    const registry = new RegistryApi({ repos, content, auth, db, rows, blobs, uploads, maxUploadBytes: config.maxUploadBytes });
     // Abandoned docker pushes: sessions idle longer than the configured age are dropped with their bytes, hourly.
     const reaper = setInterval(() => {
       uploads.reap(config.uploadSessionMaxAgeMs).catch((err) => log.warn({ err: (err as Error).message }, 'reaping upload sessions failed'));
     }, 3600_000);
     reaper.unref();
     closers.push(async () => clearInterval(reaper));
-    const gc = new GarbageCollector({ db, store, locks: digestLocks, uploads, repos: () => repos.list(), log });
+    const gc = new GarbageCollector({ db, rows, store, locks: digestLocks, uploads, repos: () => repos.list(), log });
     const gcOptions = (dryRun: boolean) => ({ dryRun, graceMs: config.gc.graceMs, uploadMaxAgeMs: config.uploadSessionMaxAgeMs });
     if (config.gc.intervalMs > 0) {
       const timer = setInterval(() => {

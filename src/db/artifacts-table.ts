@@ -1,6 +1,6 @@
 import type { Digests } from '../hashing/types.js';
 import { toCamelRow, toCamelRows } from './rows.js';
-import type { Queryable } from './types.js';
+import type { Queryable, SqlParam } from './types.js';
 
 /** An artifact (repo + path → blob) with its blob's storage key, which is all a reader needs. */
 export interface ArtifactRow {
@@ -171,4 +171,37 @@ export async function artifactStatsByRepo(q: Queryable): Promise<Map<number, Art
     'SELECT repo_id AS "repoId", count(*) AS "count", COALESCE(sum(size), 0) AS "totalSize" FROM artifacts GROUP BY repo_id',
   );
   return new Map(rows.map((r) => [r.repoId, { count: r.count, totalSize: r.totalSize }]));
+}
+
+/**
+ * A value that changes whenever an artifact under `prefix` is added, replaced or removed (count and newest
+ * update): generated indexes are cached under it, so every replica rebuilds only after a real change.
+ */
+export async function artifactsVersion(q: Queryable, repoId: number, prefix: string): Promise<string> {
+  const upper = prefixUpperBound(prefix);
+  const params: SqlParam[] = [repoId, prefix];
+  let where = 'repo_id = $1 AND path >= $2';
+  if (upper !== null) {
+    where += ' AND path < $3';
+    params.push(upper);
+  }
+  const [row] = await q.query<{ n: string; newest: string | null }>(
+    `SELECT count(*)::text AS n, (extract(epoch from max(updated_at)) * 1000000)::bigint::text AS newest FROM artifacts WHERE ${where}`,
+    params,
+  );
+  return `${row?.n ?? 0}:${row?.newest ?? 0}`;
+}
+
+/**
+ * Mark a link as in use again (its updated_at moves to now) and tell whether it exists. A manifest push calls it
+ * for every blob and child manifest it names, and garbage collection deletes links only while they are older than
+ * its cutoff (deleteArtifactIfOlder): whichever comes first wins, and a push never names a link GC just removed.
+ */
+export async function refreshArtifact(q: Queryable, repoId: number, path: string): Promise<boolean> {
+  return (await q.query('UPDATE artifacts SET updated_at = now() WHERE repo_id = $1 AND path = $2 RETURNING 1', [repoId, path])).length > 0;
+}
+
+/** Delete only if not updated since `cutoff` (see refreshArtifact). */
+export async function deleteArtifactIfOlder(q: Queryable, repoId: number, path: string, cutoff: Date): Promise<boolean> {
+  return (await q.query('DELETE FROM artifacts WHERE repo_id = $1 AND path = $2 AND updated_at < $3 RETURNING 1', [repoId, path, cutoff])).length > 0;
 }

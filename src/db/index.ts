@@ -1,3 +1,4 @@
+import { access, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { migrate } from './migrations.js';
 import { openPglite } from './pglite.js';
@@ -11,13 +12,11 @@ export type DbConfig = {
   dataDir: string;
   /** PostgreSQL only: schema to create and use (one per test run or per installation sharing a database). */
   schema?: string;
+  /** Told when a fresh embedded database is created again after its engine aborted. */
+  onRetry?: (err: unknown) => void;
 };
 
-/** Open the configured engine and bring its schema up to date before anyone uses it. */
-export async function openDatabase(cfg: DbConfig): Promise<Database> {
-  const db = cfg.url
-    ? await openPostgres(cfg.url, { schema: cfg.schema })
-    : await openPglite(cfg.dataDir === 'memory://' ? 'memory://' : join(cfg.dataDir, 'pglite'));
+async function migrated(db: Database): Promise<Database> {
   try {
     await migrate(db);
   } catch (err) {
@@ -25,6 +24,32 @@ export async function openDatabase(cfg: DbConfig): Promise<Database> {
     throw err;
   }
   return db;
+}
+
+/** PGlite reports a crash of its WebAssembly PostgreSQL as a bare `Aborted()` RuntimeError. */
+function isEngineAbort(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'RuntimeError' || err.message.startsWith('Aborted('));
+}
+
+const exists = (path: string) => access(path).then(() => true, () => false);
+
+/** Open the configured engine and bring its schema up to date before anyone uses it. */
+export async function openDatabase(cfg: DbConfig): Promise<Database> {
+  if (cfg.url) return migrated(await openPostgres(cfg.url, { schema: cfg.schema }));
+  const dir = cfg.dataDir === 'memory://' ? 'memory://' : join(cfg.dataDir, 'pglite');
+  // Only a database this call creates may be thrown away: an existing one that aborts stays as it is, for its owner.
+  const fresh = dir === 'memory://' || !(await exists(join(dir, 'PG_VERSION')));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrated(await openPglite(dir));
+    } catch (err) {
+      // PGlite's engine has been seen to abort at random during initdb (rarely; not reproduced on demand). A fresh
+      // directory it left half-initialised would abort every later start, so it is removed and created once more.
+      if (!fresh || attempt > 1 || !isEngineAbort(err)) throw err;
+      if (dir !== 'memory://') await rm(dir, { recursive: true, force: true });
+      cfg.onRetry?.(err);
+    }
+  }
 }
 
 export type { Database, Queryable, SqlParam } from './types.js';
