@@ -11,6 +11,19 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -x /usr/bin/skopeo ] || need+=(skopeo)
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 [ -x /usr/bin/podman ] || need+=(podman)
+# Real package clients: pip (in a venv) and twine for PyPI, setuptools + build to make test packages offline,
+# the go command for Go modules.
+[ -x /usr/bin/twine ] || need+=(twine)
+/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
+/usr/bin/python3 -c 'import build, wheel, setuptools' 2>/dev/null || need+=(python3-build python3-wheel python3-setuptools)
+[ -x /usr/bin/go ] || need+=(golang-go)
+command -v zip >/dev/null 2>&1 || need+=(zip)
+[ -x /usr/bin/puppet ] || need+=(puppet)
+# RPM: rpmbuild makes test packages, createrepo_c is the reference for generated repodata, dnf is the client.
+[ -x /usr/bin/rpmbuild ] || need+=(rpm)
+[ -x /usr/bin/createrepo_c ] || need+=(createrepo-c)
+[ -x /usr/bin/dnf ] || need+=(dnf)
+[ -d /usr/lib/python3/dist-packages/dnf-plugins ] || need+=(dnf-plugins-core)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "test-deps: missing ${need[*]} and not root; install them with apt-get (tests that need them will fail)" >&2

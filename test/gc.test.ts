@@ -32,6 +32,7 @@ describe.each(matrix)('garbage collection [$engine, $drivers.name]', ({ engine, 
     t = await startTestApp({ engine, drivers, env: { ARTIFACTAPI_GC_GRACE_S: '2', ARTIFACTAPI_GC_INTERVAL_S: '0' } });
     await t.createRepo({ name: 'g', package_type: 'generic', repo_type: 'local' });
     await t.createRepo({ name: 'd', package_type: 'docker', repo_type: 'local' });
+    await t.createRepo({ name: 'du', package_type: 'docker', repo_type: 'local', settings: { gc_untagged_manifests: true } });
     await t.createRepo({ name: 'cache', package_type: 'generic', repo_type: 'remote', upstream: { url: up.url }, settings: { cache_max_bytes: 250_000 } });
   });
   afterAll(async () => {
@@ -124,5 +125,50 @@ describe.each(matrix)('garbage collection [$engine, $drivers.name]', ({ engine, 
       expect(m.body.equals(p.manifest)).toBe(true);
       for (const b of p.blobs) expect((await raw(t.url, 'GET', `/v2/d/img/blobs/${sha(b)}`)).body.equals(b)).toBe(true);
     }
+  });
+
+  it.skipIf(skip)('gc_untagged_manifests: manifests no tag reaches go with their own layers; index children and referrers stay', async () => {
+    const blob = async (b: Buffer) => expect((await raw(t.url, 'POST', `/v2/du/app/blobs/uploads/?digest=${sha(b)}`, { headers: t.auth, body: b })).status).toBe(201);
+    const put = async (ref: string, doc: object, type = 'application/vnd.oci.image.manifest.v1+json') => {
+      const body = Buffer.from(JSON.stringify(doc));
+      const r = await raw(t.url, 'PUT', `/v2/du/app/manifests/${ref === '@' ? sha(body) : ref}`, { headers: { ...t.auth, 'content-type': type }, body });
+      expect(r.status, r.body.toString()).toBe(201);
+      return { digest: sha(body), size: body.length, mediaType: type };
+    };
+    const image = async (ref: string, layers: Buffer[], extra: object = {}) => {
+      const config = Buffer.from(JSON.stringify({ os: 'linux', n: randomBytes(4).toString('hex') }));
+      for (const b of [config, ...layers]) await blob(b);
+      const desc = await put(ref, {
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+        layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(l), size: l.length })),
+        ...extra,
+      });
+      return { ...desc, config };
+    };
+    const shared = randomBytes(5000);
+    const [a, b, c, d] = [randomBytes(6000), randomBytes(7000), randomBytes(8000), randomBytes(9000)];
+    const v1 = await image('latest', [a, shared]);
+    const v2 = await image('latest', [b, shared]); // the tag moves: v1 is untagged now
+    const child = await image('@', [c]);
+    await put('multi', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: child.mediaType, digest: child.digest, size: child.size }] }, 'application/vnd.oci.image.index.v1+json');
+    const referrer = await image('@', [], { artifactType: 'application/vnd.example.sbom', subject: { mediaType: v2.mediaType, digest: v2.digest, size: v2.size } });
+    const orphan = await image('@', [d]);
+    await new Promise((r) => setTimeout(r, 2100));
+    const dry = await gc(true);
+    expect(dry).toMatchObject({ untaggedManifestsDeleted: 2, blobLinksDeleted: 4 });
+    expect((await raw(t.url, 'GET', `/v2/du/app/manifests/${v1.digest}`)).status).toBe(200);
+    const real = await gc();
+    expect(real).toMatchObject({ untaggedManifestsDeleted: 2, blobLinksDeleted: 4 });
+    for (const gone of [`manifests/${v1.digest}`, `manifests/${orphan.digest}`, `blobs/${sha(a)}`, `blobs/${sha(d)}`, `blobs/${sha(v1.config)}`]) {
+      expect((await raw(t.url, 'GET', `/v2/du/app/${gone}`)).status, gone).toBe(404);
+    }
+    for (const kept of ['manifests/latest', 'manifests/multi', `manifests/${child.digest}`, `manifests/${referrer.digest}`, `blobs/${sha(b)}`, `blobs/${sha(c)}`, `blobs/${sha(shared)}`]) {
+      expect((await raw(t.url, 'GET', `/v2/du/app/${kept}`)).status, kept).toBe(200);
+    }
+    // The same blob pushed again links it again; nothing stale is served meanwhile.
+    await blob(a);
+    expect((await raw(t.url, 'GET', `/v2/du/app/blobs/${sha(a)}`)).body.equals(a)).toBe(true);
   });
 });

@@ -27,6 +27,40 @@ describe.each(ENGINES)('HTTP engine [%s]', (engine) => {
     server = undefined;
   });
 
+  it('keeps the connection alive across GET, HEAD with a length, 204 and 304 answers', async () => {
+    const url = await start(async (req, res) => {
+      // An answer that completes before the handler yields: uWS has not reported the empty body yet.
+      if (req.rawPath === '/none') return res.status(204).end();
+      if (req.rawPath === '/cached') return res.status(304).end();
+      await new Promise((r) => setImmediate(r));
+      if (req.method === 'HEAD') return res.endWithoutBody(1234);
+      res.end('0123456789');
+    });
+    const port = Number(new URL(url).port);
+    const sock = net.connect(port, '127.0.0.1');
+    let got = '';
+    sock.on('data', (c: Buffer) => (got += c.toString('latin1')));
+    const ask = async (method: string, path: string, expectText: string) => {
+      const before = got.length;
+      sock.write(`${method} ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      for (let i = 0; i < 200 && !got.slice(before).includes(expectText); i++) await new Promise((r) => setTimeout(r, 5));
+      return got.slice(before);
+    };
+    for (let round = 0; round < 2; round++) {
+      expect(await ask('GET', '/a', '0123456789')).toMatch(/^HTTP\/1\.1 200/);
+      const head = await ask('HEAD', '/a', '\r\n\r\n');
+      expect(head).toMatch(/^HTTP\/1\.1 200/);
+      expect(head.match(/content-length: *(\d+)/gi)).toEqual([expect.stringMatching(/1234$/)]);
+      expect(await ask('GET', '/none', '\r\n\r\n')).toMatch(/^HTTP\/1\.1 204/);
+      const notModified = await ask('GET', '/cached', '\r\n\r\n');
+      expect(notModified).toMatch(/^HTTP\/1\.1 304/);
+      expect(notModified).not.toMatch(/9223372036854775808/);
+    }
+    expect(got).not.toMatch(/connection: close/i);
+    expect(sock.destroyed).toBe(false);
+    sock.destroy();
+  });
+
   it('round-trips methods, headers, query, status and HEAD lengths', async () => {
     const url = await start(async (req, res) => {
       res.setHeader('X-Echo', `${req.method} ${req.rawPath} ${req.query.get('a')} ${req.header('x-in')}`);

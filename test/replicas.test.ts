@@ -61,4 +61,27 @@ describe.skipIf(!serverModeAvailable()).each(ENGINES)('two replicas [%s]', (engi
     expect(sources).toContain('remote');
     expect(sources).toContain('cache');
   });
+
+  it('a tag moved or deleted on one replica is seen at once by the other, whose hot cache held the old one', async () => {
+    await a.createRepo({ name: 'shared-docker', package_type: 'docker', repo_type: 'local' });
+    for (let i = 0; i < 50 && (await raw(b.url, 'GET', '/api/v2/repositories/shared-docker')).status !== 200; i++) await new Promise((r) => setTimeout(r, 20));
+    const config = Buffer.from('{"os":"linux"}');
+    const cd = `sha256:${sha256hex(config)}`;
+    expect((await raw(a.url, 'POST', `/v2/shared-docker/app/blobs/uploads/?digest=${cd}`, { headers: a.auth, body: config })).status).toBe(201);
+    const manifest = (n: number) =>
+      Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: cd, size: config.length }, layers: [], annotations: { n: String(n) } }));
+    const put = (host: TestApp, n: number) => raw(host.url, 'PUT', '/v2/shared-docker/app/manifests/latest', { headers: { ...host.auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest(n) });
+    const read = async () => (await raw(b.url, 'GET', '/v2/shared-docker/app/manifests/latest')).body.toString();
+    expect((await put(a, 1)).status).toBe(201);
+    // B reads it (and now holds it in its hot cache) several times.
+    for (let i = 0; i < 3; i++) expect(await read()).toBe(manifest(1).toString());
+    expect((await put(a, 2)).status).toBe(201);
+    let seen = '';
+    for (let i = 0; i < 50 && (seen = await read()) !== manifest(2).toString(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(seen).toBe(manifest(2).toString());
+    expect((await raw(a.url, 'DELETE', '/v2/shared-docker/app/manifests/latest', { headers: a.auth })).status).toBe(202);
+    let status = 200;
+    for (let i = 0; i < 50 && (status = (await raw(b.url, 'GET', '/v2/shared-docker/app/manifests/latest')).status) !== 404; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(status).toBe(404);
+  });
 });

@@ -29,15 +29,16 @@ export const docker: FormatProvider = {
     return path.includes('/manifests/') ? 'application/vnd.oci.image.manifest.v1+json' : 'application/octet-stream';
   },
 
-  upstreamUrl(ctx, path) {
-    const base0 = ctx.repo.upstream!.url;
+  async locate(ctx, path) {
+    const base = ctx.repo.upstream!.url;
     const tags = /^(.+)\/tags\/list$/.exec(path);
-    if (tags) return `${base0}/v2/${encodePath(upstreamImage(base0, tags[1]!))}/tags/list`;
+    if (tags) return { url: `${base}/v2/${encodePath(upstreamImage(base, tags[1]!))}/tags/list` };
     const m = /^(.+)\/(manifests|blobs)\/([^/]+)$/.exec(path);
     if (!m) throw new HttpError(404, 'NOT_FOUND', 'not a registry path');
-    const base = ctx.repo.upstream!.url;
     // References were validated by the registry API (tags and digests need no escaping).
-    return `${base}/v2/${encodePath(upstreamImage(base, m[1]!))}/${m[2]}/${m[3]}`;
+    const url = `${base}/v2/${encodePath(upstreamImage(base, m[1]!))}/${m[2]}/${m[3]}`;
+    const digest = DIGEST_PATH.exec(path);
+    return { url, digests: digest ? { sha256: digest[1]! } : undefined };
   },
 
   /** Registries only return OCI manifests to clients that accept them: always offer every manifest type. */
@@ -51,11 +52,6 @@ export const docker: FormatProvider = {
     if (!path.includes('/manifests/')) return undefined;
     const m = /^sha256:([a-f0-9]{64})$/.exec(headers['docker-content-digest'] ?? '');
     return m?.[1];
-  },
-
-  async expectedDigests(_ctx, path) {
-    const m = DIGEST_PATH.exec(path);
-    return m ? { sha256: m[1]! } : undefined;
   },
 
   async route(ctx, path, req) {
