@@ -21,6 +21,7 @@ export const notFound = (message = 'not found', code = 'NOT_FOUND') => new HttpE
 export const conflict = (message: string, code = 'CONFLICT') => new HttpError(409, code, message);
 export const forbidden = (message: string, code = 'FORBIDDEN') => new HttpError(403, code, message);
 export const tooLarge = (message: string, code = 'TOO_LARGE') => new HttpError(413, code, message);
+export const badGateway = (message: string, detail?: unknown) => new HttpError(502, 'UPSTREAM_ERROR', message, detail);
 export const notImplemented = (message: string) => new HttpError(501, 'NOT_IMPLEMENTED', message);
 
 /** Raised by stream stages when the request was aborted (client gone, timeout). Never reported to the client. */

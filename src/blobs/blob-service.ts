@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { badRequest, HttpError } from '../errors.js';
 import type { Database, Queryable } from '../db/types.js';
@@ -7,6 +7,7 @@ import type { DigestLocks } from './digest-locks.js';
 import type { Digests, HashAlgorithm, Hasher } from '../hashing/types.js';
 import { verifyDigests } from '../hashing/digest.js';
 import type { AppendState, BlobStore, ByteRange } from '../storage/types.js';
+import { ByteLru } from '../util/byte-lru.js';
 import { byteLimit } from './limit.js';
 
 export interface IngestOptions {
@@ -27,7 +28,7 @@ export interface IngestedBlob {
   size: number;
   digests: Digests;
   /** Read the staged bytes back (formats inspect archives before commit). */
-  open(): Promise<Readable>;
+  open(range?: ByteRange): Promise<Readable>;
   /** Make it durable and recorded; returns the blob row (an existing one if the digest was already stored). */
   commit(q?: Queryable): Promise<BlobRow>;
   discard(): Promise<void>;
@@ -48,7 +49,12 @@ export class DigestMismatchError extends HttpError {
  * Content-addressed blobs: the one place where a byte stream becomes a stored, hashed, deduplicated
  * blob. Local uploads, remote fetches and (later) docker uploads all go through here.
  */
+/** Blobs up to this size are kept in memory once read (see open). */
+const SMALL_BLOB = 64 * 1024;
+
 export class BlobService {
+  private readonly small = new ByteLru<Buffer>(64 * 1024 * 1024);
+
   constructor(
     readonly store: BlobStore,
     private readonly db: Database,
@@ -78,7 +84,7 @@ export class BlobService {
         sha256,
         size,
         digests,
-        open: () => staged.readStaged(),
+        open: (range) => staged.readStaged(range),
         commit: async (q: Queryable = this.db) => {
           done = true;
           return this.locks.with(sha256, async () => {
@@ -140,7 +146,25 @@ export class BlobService {
     return this.hasher.digestBuffer(body, ['sha256']).sha256!;
   }
 
-  async open(blob: Pick<BlobRow, 'storageKey'>, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
-    return this.store.read(blob.storageKey, range, signal);
+  /** A small blob's bytes if they are in memory already (see open). */
+  cachedSmall(sha256: string): Buffer | undefined {
+    return this.small.get(sha256);
+  }
+
+  /**
+   * Read a blob. Small ones (manifests, indexes, configs: the hot path of pulls) are served from memory after the
+   * first read; content addressing means a cached body can never be stale.
+   */
+  async open(blob: Pick<BlobRow, 'storageKey'> & { sha256?: string; size?: number }, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    if (blob.sha256 === undefined || blob.size === undefined || blob.size > SMALL_BLOB) return this.store.read(blob.storageKey, range, signal);
+    let body = this.small.get(blob.sha256);
+    if (!body) {
+      const parts: Buffer[] = [];
+      for await (const c of await this.store.read(blob.storageKey, undefined, signal)) parts.push(c as Buffer);
+      body = Buffer.concat(parts);
+      if (body.length !== blob.size) throw new Error(`blob ${blob.sha256} has ${body.length} bytes, metadata says ${blob.size}`);
+      this.small.set(blob.sha256, body, body.length);
+    }
+    return Readable.from([range ? body.subarray(range.start, range.end + 1) : body]);
   }
 }

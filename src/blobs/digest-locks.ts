@@ -1,4 +1,5 @@
 import type { Cache } from '../cache/types.js';
+import { withLock } from '../cache/with-lock.js';
 
 const TTL_MS = 120_000;
 const WAIT_MS = 60_000;
@@ -12,19 +13,7 @@ export class DigestLocks {
 
   /** Run `fn` holding the digest's lock, waiting for it (GC holds it for milliseconds). */
   async with<T>(sha256: string, fn: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + WAIT_MS;
-    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-      const lock = await this.cache.tryLock(`blob:${sha256}`, TTL_MS);
-      if (lock) {
-        try {
-          return await fn();
-        } finally {
-          await lock.release();
-        }
-      }
-      if (Date.now() > deadline) throw new Error(`blob ${sha256} stayed locked for ${WAIT_MS} ms`);
-      await new Promise((r) => setTimeout(r, delay));
-    }
+    return withLock(this.cache, `blob:${sha256}`, { ttlMs: TTL_MS, waitMs: WAIT_MS }, fn);
   }
 
   /** Run `fn` only if the digest is free right now (GC skips busy digests). */

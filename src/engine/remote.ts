@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -8,13 +9,14 @@ import type { BlobService } from '../blobs/blob-service.js';
 import type { Cache, Lock } from '../cache/types.js';
 import { getArtifact, touchArtifact, upsertArtifact, type ArtifactRow } from '../db/artifacts-table.js';
 import type { Database } from '../db/types.js';
-import { HttpError, isAbort } from '../errors.js';
-import type { FormatContext, FormatProvider } from '../formats/types.js';
+import { badGateway, HttpError, isAbort } from '../errors.js';
+import type { FormatContext, FormatProvider, UpstreamTarget } from '../formats/types.js';
 import { verifyDigests } from '../hashing/digest.js';
 import type { Digests, HashAlgorithm, Hasher } from '../hashing/types.js';
 import type { Logger } from '../log.js';
 import type { Repository } from '../repos/model.js';
 import type { Servable } from '../repos/servable.js';
+import type { ArtifactRowCache } from '../repos/row-cache.js';
 import { storedServable } from '../repos/stored.js';
 import { encodePath } from '../util/paths.js';
 import { Spool } from './spool.js';
@@ -25,9 +27,12 @@ const MAX_REWRITE_BYTES = 256 * 1024 * 1024;
 const LOCK_TTL_MS = 30_000;
 const DEFAULT_MUTABLE_TTL_S = 300;
 const DEFAULT_NEGATIVE_TTL_S = 60;
+/** Metadata key of a rewritten document's upstream ETag, for conditional revalidation. */
+const UPSTREAM_ETAG = '_upstreamEtag';
 
 export interface RemoteEngineDeps {
   db: Database;
+  rows: ArtifactRowCache;
   cache: Cache;
   blobs: BlobService;
   hasher: Hasher;
@@ -51,7 +56,6 @@ interface Download {
   ready: Promise<Servable | null>;
 }
 
-const badGateway = (message: string, detail?: unknown) => new HttpError(502, 'UPSTREAM_ERROR', message, detail);
 
 /**
  * The remote-repository engine, shared by every package type: immutable content fetched once and
@@ -79,22 +83,22 @@ export class RemoteEngine {
     return repo.settings.mutable_ttl_seconds ?? DEFAULT_MUTABLE_TTL_S;
   }
 
-  private upstreamUrl(fmt: FormatProvider, ctx: FormatContext, path: string): string {
-    if (fmt.upstreamUrl) return fmt.upstreamUrl(ctx, path);
-    return `${ctx.repo.upstream!.url}/${encodePath(path)}`;
+  private async locate(fmt: FormatProvider, ctx: FormatContext, path: string): Promise<UpstreamTarget | null> {
+    if (fmt.locate) return fmt.locate(ctx, path);
+    return { url: `${ctx.repo.upstream!.url}/${encodePath(path)}` };
   }
 
   async open(fmt: FormatProvider, ctx: FormatContext, path: string, req: OpenRequest): Promise<Servable | null> {
     const repo = ctx.repo;
     if (!repo.upstream) throw new HttpError(500, 'INTERNAL', `remote repository ${repo.name} has no upstream`);
     const cls = fmt.classify(repo, path);
-    const row = await getArtifact(this.d.db, repo.id, path);
+    const row = await this.d.rows.get(repo.id, path);
     const labels = { repo: repo.name };
     if (row) {
       const fresh = cls === 'immutable' || (row.expiresAt !== null && row.expiresAt.getTime() > Date.now());
       if (fresh) {
         this.d.metrics.cache.inc({ ...labels, result: 'hit' });
-        void touchArtifact(this.d.db, repo.id, path).catch(() => {});
+        if (this.d.rows.shouldTouch(repo.id, path)) void touchArtifact(this.d.db, repo.id, path).catch(() => {});
         return storedServable(this.d.blobs, row, 'cache');
       }
       return this.revalidate(fmt, ctx, path, row, req);
@@ -111,7 +115,9 @@ export class RemoteEngine {
 
   /** HEAD on a miss asks the upstream with HEAD and caches no body. */
   private async headUpstream(fmt: FormatProvider, ctx: FormatContext, path: string, req: OpenRequest): Promise<Servable | null> {
-    const res = await this.request(ctx.repo, this.upstreamUrl(fmt, ctx, path), 'HEAD', this.forwardHeaders(fmt, path, req), req.signal);
+    const target = await this.locate(fmt, ctx, path);
+    if (!target) return null;
+    const res = await this.request(ctx.repo, target.url, 'HEAD', this.forwardHeaders(fmt, path, req), req.signal);
     res.body.resume();
     if (res.status === 404 || res.status === 410) {
       await this.rememberMissing(ctx.repo, path);
@@ -218,13 +224,21 @@ export class RemoteEngine {
       void lock?.release();
     };
     let res: UpstreamResponse;
+    let target: UpstreamTarget | null;
     try {
       const headers = this.forwardHeaders(fmt, path, req);
-      const url = this.upstreamUrl(fmt, ctx, path);
+      target = await this.locate(fmt, ctx, path);
+      if (!target) {
+        finish();
+        return null;
+      }
+      const url = target.url;
       if (cached && fmt.revalidationDigest && (await this.unchangedByHead(fmt, repo, url, path, headers, cached, abort.signal))) {
         res = { status: 304, headers: {}, body: Readable.from([]), ms: 0 };
       } else {
-        if (cached?.etag) headers['if-none-match'] = cached.etag;
+        // A rewritten document is stored without the upstream's ETag (it names other bytes); it is kept aside.
+        const etag = cached?.etag ?? (cached?.metadata[UPSTREAM_ETAG] as string | undefined);
+        if (etag) headers['if-none-match'] = etag;
         if (cached?.lastModified) headers['if-modified-since'] = cached.lastModified;
         res = await this.request(repo, url, 'GET', headers, abort.signal);
       }
@@ -236,6 +250,7 @@ export class RemoteEngine {
       if (res.status === 304 && cached) {
         res.body.resume();
         const row = await upsertArtifact(this.d.db, { ...cached, expiresAt: new Date(Date.now() + this.ttlSeconds(repo) * 1000), fetchedAt: new Date() });
+        await this.d.rows.changed(repo.id, path);
         this.d.metrics.cache.inc({ repo: repo.name, result: 'revalidated' });
         this.downloads.delete(key);
         finish();
@@ -255,7 +270,7 @@ export class RemoteEngine {
       finish();
       throw err;
     }
-    return this.stream(fmt, ctx, path, res, abort, key, finish);
+    return this.stream(fmt, ctx, path, res, target, abort, key, finish);
   }
 
   /**
@@ -269,16 +284,34 @@ export class RemoteEngine {
   }
 
   /** Spool the body while clients follow it; verify, commit, then forget the download. */
-  private async stream(fmt: FormatProvider, ctx: FormatContext, path: string, res: UpstreamResponse, abort: AbortController, key: string, finish: () => void): Promise<Servable> {
+  private async stream(fmt: FormatProvider, ctx: FormatContext, path: string, res: UpstreamResponse, target: UpstreamTarget, abort: AbortController, key: string, finish: () => void): Promise<Servable> {
     const repo = ctx.repo;
+    const expected: Digests = target.digests ?? {};
     const cls = fmt.classify(repo, path);
-    const expected: Digests = (await fmt.expectedDigests?.(ctx, path)) ?? {};
     const lenHeader = res.headers['content-length'];
     const upstreamLength = lenHeader !== undefined && /^\d+$/.test(lenHeader) ? Number(lenHeader) : undefined;
     const rewriting = cls === 'mutable' && fmt.rewriteDocument !== undefined;
     const algorithms: HashAlgorithm[] = ['sha256', ...(Object.keys(expected) as HashAlgorithm[]).filter((a) => a !== 'sha256')];
     const spool = new Spool(join(this.d.spoolDir, randomUUID()));
-    const contentType = res.headers['content-type'] ?? fmt.contentType(path);
+    let contentType = res.headers['content-type'] ?? fmt.contentType(path);
+    let metadata: Record<string, unknown> = {};
+    let source: Readable = res.body;
+    let rewrittenSize: number | undefined;
+    if (rewriting) {
+      // A document is rewritten whole before anyone reads it: its final type and length are known up front.
+      try {
+        const doc = await readBounded(res.body, MAX_REWRITE_BYTES, abort.signal);
+        const rewritten = await fmt.rewriteDocument!(ctx, path, doc, res.headers['content-type']);
+        contentType = rewritten.contentType ?? contentType;
+        metadata = { ...rewritten.metadata, ...(res.headers.etag ? { [UPSTREAM_ETAG]: res.headers.etag } : {}) };
+        source = Readable.from([rewritten.body]);
+        rewrittenSize = rewritten.body.length;
+      } catch (err) {
+        res.body.destroy();
+        finish();
+        throw err;
+      }
+    }
     this.d.metrics.downloadsInFlight.inc({}, 1);
 
     // The fetch belongs to its readers: when the last one leaves before the end, stop downloading.
@@ -287,11 +320,6 @@ export class RemoteEngine {
     });
 
     const run = async () => {
-      let source: Readable = res.body;
-      if (rewriting) {
-        const doc = await readBounded(res.body, MAX_REWRITE_BYTES);
-        source = Readable.from([await fmt.rewriteDocument!(ctx, path, doc)]);
-      }
       const hashing = this.d.hasher.stream({ algorithms });
       await pipeline(source, hashing, spool.writer(), { signal: abort.signal });
       const { size, digests } = await hashing.result;
@@ -300,6 +328,14 @@ export class RemoteEngine {
       }
       const bad = verifyDigests({ digests }, expected);
       if (bad) throw badGateway(`upstream ${bad} digest mismatch for ${path}`, { expected: expected[bad], actual: digests[bad] });
+      if (target.verify) {
+        const spooled = spool.path;
+        await target
+          .verify({ sha256: digests.sha256!, size, digests, open: async (r) => createReadStream(spooled, r ? { start: r.start, end: r.end } : {}) })
+          .catch((err: Error) => {
+            throw badGateway(`upstream ${path} failed verification: ${err.message}`);
+          });
+      }
       const blob = await this.d.blobs.adoptFile(spool.path, digests.sha256!, size);
       const now = new Date();
       await upsertArtifact(this.d.db, {
@@ -312,10 +348,11 @@ export class RemoteEngine {
         digests: Object.fromEntries(Object.entries(digests).filter(([a]) => a !== 'sha256')),
         etag: rewriting ? null : (res.headers.etag ?? null),
         lastModified: res.headers['last-modified'] ?? null,
-        metadata: {},
+        metadata,
         fetchedAt: now,
         expiresAt: cls === 'mutable' ? new Date(now.getTime() + this.ttlSeconds(repo) * 1000) : null,
       });
+      await this.d.rows.changed(repo.id, path);
       // Only now may readers deliver the last byte: a client that saw a complete body can rely on the cache
       // holding exactly those bytes.
       spool.finish();
@@ -335,7 +372,7 @@ export class RemoteEngine {
 
     return {
       source: 'remote',
-      size: rewriting ? undefined : upstreamLength,
+      size: rewriting ? rewrittenSize : upstreamLength,
       contentType,
       etag: rewriting ? undefined : res.headers.etag,
       lastModified: res.headers['last-modified'],
@@ -345,10 +382,11 @@ export class RemoteEngine {
   }
 }
 
-async function readBounded(body: Readable, max: number): Promise<Buffer> {
+async function readBounded(body: Readable, max: number, signal: AbortSignal): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of body) {
+    signal.throwIfAborted();
     n += (c as Buffer).length;
     if (n > max) throw badGateway(`upstream document exceeds ${max} bytes`);
     parts.push(c as Buffer);

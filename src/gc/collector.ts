@@ -3,7 +3,9 @@ import { blobKeyExists, deleteBlobIfCollectable, unreferencedBlobs } from '../db
 import type { Database } from '../db/types.js';
 import type { Logger } from '../log.js';
 import type { Repository } from '../repos/model.js';
+import type { ArtifactRowCache } from '../repos/row-cache.js';
 import type { UploadSessions } from '../registry/uploads.js';
+import { collectUntagged } from './untagged-manifests.js';
 import type { BlobStore } from '../storage/types.js';
 
 export interface GcOptions {
@@ -18,6 +20,10 @@ export interface GcReport {
   dryRun: boolean;
   /** Remote cache entries evicted by a repository's max age or size quota. */
   cacheEntriesEvicted: number;
+  /** Docker manifests no tag reaches, in repositories with gc_untagged_manifests. */
+  untaggedManifestsDeleted: number;
+  /** Layer links only those manifests used. */
+  blobLinksDeleted: number;
   blobsDeleted: number;
   bytesFreed: number;
   /** Stored objects no metadata referred to (left by a crash). */
@@ -36,7 +42,7 @@ const BATCH = 500;
  */
 export class GarbageCollector {
   constructor(
-    private readonly d: { db: Database; store: BlobStore; locks: DigestLocks; uploads: UploadSessions; repos: () => Repository[]; log: Logger },
+    private readonly d: { db: Database; rows: ArtifactRowCache; store: BlobStore; locks: DigestLocks; uploads: UploadSessions; repos: () => Repository[]; log: Logger },
   ) {}
 
   /** null when another replica is collecting right now. */
@@ -47,9 +53,16 @@ export class GarbageCollector {
   private async collect(opts: GcOptions): Promise<GcReport> {
     const t0 = performance.now();
     const dryRun = opts.dryRun === true;
-    const report: GcReport = { dryRun, cacheEntriesEvicted: 0, blobsDeleted: 0, bytesFreed: 0, orphanObjectsDeleted: 0, uploadSessionsReaped: 0, stagingFilesReaped: 0, ms: 0 };
+    const report: GcReport = { dryRun, cacheEntriesEvicted: 0, untaggedManifestsDeleted: 0, blobLinksDeleted: 0, blobsDeleted: 0, bytesFreed: 0, orphanObjectsDeleted: 0, uploadSessionsReaped: 0, stagingFilesReaped: 0, ms: 0 };
     report.cacheEntriesEvicted = await this.evictRemoteCaches(dryRun);
     const cutoff = new Date(Date.now() - opts.graceMs);
+    for (const r of this.d.repos()) {
+      if (r.packageType !== 'docker' || r.repoType !== 'local' || r.settings.gc_untagged_manifests !== true) continue;
+      const n = await collectUntagged(this.d.db, this.d.store, r, cutoff, dryRun);
+      report.untaggedManifestsDeleted += n.manifests;
+      report.blobLinksDeleted += n.links;
+      if (!dryRun && n.manifests + n.links > 0) await this.d.rows.changedRepo(r.id);
+    }
 
     // Sweep unreferenced blobs, in batches; a dry run only counts.
     let after = new Set<string>();
@@ -102,6 +115,7 @@ export class GarbageCollector {
     let n = 0;
     for (const r of this.d.repos()) {
       if (r.repoType !== 'remote') continue;
+      const before = n;
       const maxAge = r.settings.cache_max_age_seconds;
       if (maxAge !== undefined) {
         const sql = dryRun
@@ -117,6 +131,7 @@ export class GarbageCollector {
           ) ${dryRun ? 'SELECT count(*)::int AS n FROM ranked WHERE running > $2' : `, d AS (DELETE FROM artifacts a USING ranked WHERE a.repo_id = $1 AND a.path = ranked.path AND ranked.running > $2 RETURNING 1) SELECT count(*)::int AS n FROM d`}`;
         n += (await this.d.db.query<{ n: number }>(sql, [r.id, quota]))[0]?.n ?? 0;
       }
+      if (!dryRun && n > before) await this.d.rows.changedRepo(r.id);
     }
     return n;
   }

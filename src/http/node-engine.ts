@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { AbortedError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { buildRequest, dispatch, InFlight, parseContentLength, requestId } from './request-base.js';
+import { buildRequest, dispatch, InFlight, LazyAbort, parseContentLength, requestId } from './request-base.js';
 import { lengthMismatch, ResponseBase } from './response-base.js';
 import type { RunningServer, ServerOptions } from './types.js';
 
@@ -170,7 +170,7 @@ export async function startNode(opts: ServerOptions, log: Logger): Promise<Runni
       const q = url.indexOf('?');
       const method = (req.method ?? 'GET').toUpperCase();
       const id = requestId(headers);
-      const ac = new AbortController();
+      const ac = new LazyAbort();
       const t0 = performance.now();
       inFlight.begin();
 
@@ -193,9 +193,9 @@ export async function startNode(opts: ServerOptions, log: Logger): Promise<Runni
       }
       const request = buildRequest(
         id,
-        { method, rawPath: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers, remoteAddress: req.socket.remoteAddress ?? '' },
+        { method, rawPath: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers, remoteAddress: () => req.socket.remoteAddress ?? '' },
         contentLength,
-        { body: () => req, bytesRead, signal: ac.signal },
+        { body: () => req, bytesRead, signal: ac },
       );
       const finish = () => {
         // An unread body is not drained (it may be gigabytes): the response said Connection: close, and node

@@ -13,7 +13,8 @@ export interface RequestHead {
   /** Query without the leading '?'. */
   rawQuery: string;
   headers: Record<string, string>;
-  remoteAddress: string;
+  /** Asked for only when used (uWS: a getpeername call). */
+  remoteAddress: () => string;
 }
 
 /** What the engine supplies about the body. */
@@ -21,7 +22,32 @@ export interface BodySource {
   body(): Readable;
   /** Body bytes received so far. */
   bytesRead(): number;
-  signal: AbortSignal;
+  signal: LazyAbort;
+}
+
+/**
+ * A request's AbortSignal, created only when a handler asks for it (an AbortController is an EventTarget: on a
+ * hot path of small requests it is a measurable share of the cost). Aborting before that yields an aborted one.
+ */
+export class LazyAbort {
+  private ac: AbortController | undefined;
+  private reason: unknown;
+  private aborted = false;
+
+  get signal(): AbortSignal {
+    if (!this.ac) {
+      this.ac = new AbortController();
+      if (this.aborted) this.ac.abort(this.reason);
+    }
+    return this.ac.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.ac?.abort(reason);
+  }
 }
 
 export function parseContentLength(h: string | undefined): number | undefined {
@@ -30,10 +56,14 @@ export function parseContentLength(h: string | undefined): number | undefined {
   return Number(h);
 }
 
+/** Request ids: unique per process start (random prefix) and cheap (a counter), unlike a UUID per request. */
+const ID_PREFIX = randomUUID().slice(0, 8);
+let idCounter = 0;
+
 /** A client's X-Request-Id is kept when it is a sane token (so ids follow a request through proxies). */
 export function requestId(headers: Record<string, string>): string {
   const given = headers['x-request-id'];
-  return given && /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : randomUUID();
+  return given && /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : `${ID_PREFIX}-${(idCounter++).toString(36)}`;
 }
 
 /**
@@ -48,19 +78,27 @@ export function buildRequest(id: string, head: RequestHead, contentLength: numbe
     taken = true;
     return src.body();
   };
+  let query: URLSearchParams | undefined;
+  let remote: string | undefined;
   return {
     id,
     method: head.method,
     rawPath: head.rawPath,
     rawQuery: head.rawQuery,
-    query: new URLSearchParams(head.rawQuery),
+    get query() {
+      return (query ??= new URLSearchParams(head.rawQuery));
+    },
     headers,
     header: (name) => headers[name.toLowerCase()],
-    remoteAddress: head.remoteAddress,
+    get remoteAddress() {
+      return (remote ??= head.remoteAddress());
+    },
     contentLength,
     body,
     readBody: (limit) => collectBody(body(), limit),
-    signal: src.signal,
+    get signal() {
+      return src.signal.signal;
+    },
     log: {},
     get bytesRead() {
       return src.bytesRead();

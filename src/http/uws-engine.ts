@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import type * as UwsModule from 'uWebSockets.js';
 import { AbortedError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { buildRequest, dispatch, InFlight, parseContentLength, requestId, type RequestHead } from './request-base.js';
+import { buildRequest, dispatch, InFlight, LazyAbort, parseContentLength, requestId, type RequestHead } from './request-base.js';
 import { lengthMismatch, ResponseBase } from './response-base.js';
 import type { RunningServer, ServerOptions } from './types.js';
 
@@ -73,7 +73,7 @@ const ENGINE_HEADERS = new Set(['content-length', 'transfer-encoding', 'date', '
  * full the socket is paused; `_read` resumes it.
  */
 class UwsBody {
-  readonly readable: Readable;
+  private stream: Readable | undefined;
   /** Every body byte has arrived. */
   done = false;
   received = 0;
@@ -85,8 +85,19 @@ class UwsBody {
     private readonly res: UwsResponse,
     /** False once `res` may no longer be touched (response ended or connection gone). */
     private readonly live: () => boolean,
+    /** Whether the head announced a body (Content-Length > 0, or Transfer-Encoding). */
+    expectBody: boolean,
   ) {
-    this.readable = new Readable({
+    // uWS reports the (empty) end of a body-less request only after the handler ran, and on a reused connection
+    // not before a quick answer is out: known from the head, such a request does not look like an unread upload
+    // (which would make its response close the connection). Its stream is made only if someone asks.
+    if (!expectBody) this.done = true;
+    else void this.readable;
+  }
+
+  get readable(): Readable {
+    if (this.stream) return this.stream;
+    const s = new Readable({
       highWaterMark: BODY_CHUNK,
       read: () => {
         if (this.paused && this.live()) {
@@ -96,12 +107,14 @@ class UwsBody {
       },
     });
     // An unread body that is destroyed (abort, early answer) must not become an unhandled 'error'.
-    this.readable.on('error', () => {});
+    s.on('error', () => {});
+    if (this.done) s.push(null);
+    return (this.stream = s);
   }
 
   /** The onData callback: copy, re-pack, push. */
   onData(ab: ArrayBuffer, isLast: boolean): void {
-    if (this.readable.destroyed) return;
+    if (this.done || this.readable.destroyed) return;
     const src = new Uint8Array(ab);
     this.received += src.length;
     let off = 0;
@@ -171,7 +184,7 @@ class UwsResponseAdapter extends ResponseBase {
     return this.ended || this.aborted;
   }
 
-  /** uWS's onAborted. Also fires, late, for a completed endWithoutBody(n > 0) when the client closes: ignored. */
+  /** uWS's onAborted: ignored once the response ended (uWS may report the client closing afterwards). */
   abortedByEngine(): void {
     if (this.ended || this.aborted) return;
     this.aborted = true;
@@ -209,10 +222,19 @@ class UwsResponseAdapter extends ResponseBase {
     const noBody = body === undefined && (this.code === 204 || this.code === 304);
     this.res.cork(() => {
       this.writeHead();
-      if (noBody) this.res.endWithoutBody(undefined, this.closeAfter());
-      else this.res.end(body ?? '', this.closeAfter());
+      if (!noBody) this.res.end(body ?? '', this.closeAfter());
+      else if (this.closeAfter()) this.res.endWithoutBody(0, true);
+      else this.bareEnd();
     });
     if (body !== undefined) this.bytesWritten += typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+  }
+
+  /**
+   * End with no body and no Content-Length from uWS: any argument, even `undefined`, is read as a length (an
+   * undefined one is written as 2^63).
+   */
+  private bareEnd(): void {
+    (this.res.endWithoutBody as () => void)();
   }
 
   endWithoutBody(contentLength?: number): void {
@@ -222,7 +244,11 @@ class UwsResponseAdapter extends ResponseBase {
     const length = contentLength ?? (declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : undefined);
     this.res.cork(() => {
       this.writeHead();
-      this.res.endWithoutBody(length, this.closeAfter());
+      // endWithoutBody(length) of this uWS build leaves the connection waiting for those bytes: the next request
+      // on it dies. Writing the header ourselves keeps HEAD answers keep-alive.
+      if (this.closeAfter()) return void this.res.endWithoutBody(length, true);
+      if (length !== undefined) this.res.writeHeader('Content-Length', String(length));
+      this.bareEnd();
     });
   }
 
@@ -332,14 +358,17 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
       rawPath: req.getUrl(),
       rawQuery: req.getQuery() ?? '',
       headers,
-      remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+      // Valid only while the response is live; nothing asks for it later.
+      remoteAddress: () => (out.finished ? '' : Buffer.from(res.getRemoteAddressAsText()).toString()),
     };
     const id = requestId(headers);
-    const ac = new AbortController();
+    const ac = new LazyAbort();
     const t0 = performance.now();
     inFlight.begin();
 
-    const body = new UwsBody(res, () => !out.finished);
+    const te = headers['transfer-encoding'];
+    const cl = headers['content-length'];
+    const body = new UwsBody(res, () => !out.finished, te !== undefined || (cl !== undefined && cl.trim() !== '0'));
     const out: UwsResponseAdapter = new UwsResponseAdapter(res, head.method === 'HEAD', id, body, () => {
       const err = new AbortedError('client went away');
       ac.abort(err);
@@ -361,7 +390,7 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
     const request = buildRequest(id, head, contentLength, {
       body: () => body.readable,
       bytesRead: () => body.received,
-      signal: ac.signal,
+      signal: ac,
     });
     const finish = () => {
       // An unread request body is dropped; uWS closes the connection when it was not fully received.

@@ -1,12 +1,13 @@
 import { Readable } from 'node:stream';
 import type { Auth } from '../api/auth.js';
 import type { BlobService } from '../blobs/blob-service.js';
-import { deleteArtifact, getArtifact, upsertArtifact } from '../db/artifacts-table.js';
+import { deleteArtifact, getArtifact, refreshArtifact, upsertArtifact } from '../db/artifacts-table.js';
 import type { Database } from '../db/types.js';
 import { HttpError, isAbort } from '../errors.js';
 import type { HttpRequest, HttpResponse } from '../http/types.js';
 import type { ContentService } from '../repos/content.js';
 import type { Repository } from '../repos/model.js';
+import type { ArtifactRowCache } from '../repos/row-cache.js';
 import type { RepoRegistry } from '../repos/registry.js';
 import { sendServable } from '../repos/send.js';
 import { bufferServable, type Servable } from '../repos/servable.js';
@@ -21,6 +22,7 @@ export interface RegistryDeps {
   content: ContentService;
   auth: Auth;
   db: Database;
+  rows: ArtifactRowCache;
   blobs: BlobService;
   uploads: UploadSessions;
   maxUploadBytes: number;
@@ -151,6 +153,7 @@ export class RegistryApi {
     const target = this.writable(repo);
     if (target.settings.allow_delete === false) throw ociError('UNSUPPORTED', `deletes are disabled on ${target.name}`);
     if (!(await deleteArtifact(this.d.db, target.id, `${image}/blobs/${digest}`))) throw ociError('BLOB_UNKNOWN', `blob ${digest} is unknown`);
+    await this.d.rows.changed(target.id, `${image}/blobs/${digest}`);
     res.status(202).end();
   }
 
@@ -170,6 +173,7 @@ export class RegistryApi {
       fetchedAt: null,
       expiresAt: null,
     });
+    await this.d.rows.changed(repo.id, `${image}/blobs/sha256:${sha256}`);
   }
 
   private blobCreated(res: HttpResponse, name: string, digest: string): void {
@@ -301,8 +305,9 @@ export class RegistryApi {
     const digest = `sha256:${sha256}`;
     if (DIGEST_RE.test(reference) && reference !== digest) throw ociError('DIGEST_INVALID', `manifest digest is ${digest}, not ${reference}`);
     const missing: string[] = [];
-    for (const b of parsed.blobs) if (!(await getArtifact(this.d.db, target.id, `${image}/blobs/${b}`))) missing.push(b);
-    for (const mf of parsed.manifests) if (!(await getArtifact(this.d.db, target.id, `${image}/manifests/${mf}`))) missing.push(mf);
+    // Refreshing (not just reading) the links keeps garbage collection of untagged content from removing them now.
+    for (const b of parsed.blobs) if (!(await refreshArtifact(this.d.db, target.id, `${image}/blobs/${b}`))) missing.push(b);
+    for (const mf of parsed.manifests) if (!(await refreshArtifact(this.d.db, target.id, `${image}/manifests/${mf}`))) missing.push(mf);
     if (missing.length > 0) throw ociError('MANIFEST_BLOB_UNKNOWN', `manifest references unknown content: ${missing.slice(0, 5).join(', ')}`, { missing });
     const size = body.length;
     // Read everything needed from `body` first: the hashing stage takes ownership of the buffer it is given.
@@ -326,7 +331,11 @@ export class RegistryApi {
       expiresAt: null,
     };
     await upsertArtifact(this.d.db, { ...row, path: `${image}/manifests/${digest}` });
-    if (!DIGEST_RE.test(reference)) await upsertArtifact(this.d.db, { ...row, path: `${image}/manifests/${reference}` });
+    await this.d.rows.changed(target.id, `${image}/manifests/${digest}`);
+    if (!DIGEST_RE.test(reference)) {
+      await upsertArtifact(this.d.db, { ...row, path: `${image}/manifests/${reference}` });
+      await this.d.rows.changed(target.id, `${image}/manifests/${reference}`);
+    }
     if (parsed.subject) res.setHeader('OCI-Subject', parsed.subject);
     res.status(201).setHeader('Location', `/v2/${target.name}/${image}/manifests/${digest}`).setHeader('Docker-Content-Digest', digest).setHeader('Content-Length', 0).end();
   }
@@ -337,8 +346,13 @@ export class RegistryApi {
     if (target.settings.allow_delete === false) throw ociError('UNSUPPORTED', `deletes are disabled on ${target.name}`);
     const row = await getArtifact(this.d.db, target.id, `${image}/manifests/${reference}`);
     if (!row) throw ociError('MANIFEST_UNKNOWN', `manifest ${reference} is unknown`);
-    if (DIGEST_RE.test(reference)) await deleteTagsOf(this.d.db, target.id, image, row.sha256);
-    else await deleteArtifact(this.d.db, target.id, `${image}/manifests/${reference}`);
+    if (DIGEST_RE.test(reference)) {
+      await deleteTagsOf(this.d.db, target.id, image, row.sha256);
+      await this.d.rows.changedRepo(target.id);
+    } else {
+      await deleteArtifact(this.d.db, target.id, `${image}/manifests/${reference}`);
+      await this.d.rows.changed(target.id, `${image}/manifests/${reference}`);
+    }
     res.status(202).end();
   }
 

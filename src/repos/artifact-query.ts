@@ -1,4 +1,4 @@
-import { getArtifact, listArtifacts, type ArtifactRow } from '../db/artifacts-table.js';
+import { artifactsVersion, getArtifact, listArtifacts, type ArtifactRow } from '../db/artifacts-table.js';
 import type { Queryable } from '../db/types.js';
 import type { ArtifactEntry, ArtifactQuery } from '../formats/types.js';
 
@@ -22,5 +22,6 @@ export function artifactQuery(q: Queryable, repoId: number): ArtifactQuery {
     async list(prefix, opts) {
       return (await listArtifacts(q, repoId, { prefix, after: opts.after, limit: opts.limit })).map(toEntry);
     },
+    version: (prefix) => artifactsVersion(q, repoId, prefix),
   };
 }

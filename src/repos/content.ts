@@ -1,4 +1,7 @@
+import { finished } from 'node:stream/promises';
 import type { Auth } from '../api/auth.js';
+import type { Cache } from '../cache/types.js';
+import { withLock } from '../cache/with-lock.js';
 import type { RemoteEngine } from '../engine/remote.js';
 import { HttpError, notFound } from '../errors.js';
 import type { FormatRegistry } from '../formats/registry.js';
@@ -9,6 +12,7 @@ import { GlobSet } from '../util/glob.js';
 import { decodeRepoPath } from '../util/paths.js';
 import type { LocalRepositories } from './local.js';
 import type { Repository } from './model.js';
+import type { SigningKeys } from './signing-keys.js';
 import type { RepoRegistry } from './registry.js';
 import { sendServable } from './send.js';
 import type { Servable } from './servable.js';
@@ -21,6 +25,8 @@ export interface ContentDeps {
   local: LocalRepositories;
   auth: Auth;
   artifacts: (repo: Repository) => ArtifactQuery;
+  cache: Cache;
+  keys: SigningKeys;
   publicUrl?: string;
 }
 
@@ -38,7 +44,34 @@ export class ContentService {
 
   context(repo: Repository, req: HttpRequest): FormatContext {
     const base = this.d.publicUrl ?? `http://${req.header('host') ?? 'localhost'}`;
-    return { repo, repoUrl: `${base}/${repo.name}`, artifacts: this.d.artifacts(repo) };
+    const artifacts = this.d.artifacts(repo);
+    const ctx: FormatContext = {
+      repo,
+      repoUrl: `${base}/${repo.name}`,
+      artifacts,
+      fetched: async (path) => {
+        if (repo.repoType !== 'remote') return artifacts.get(path);
+        const s = await this.open(repo, path, { ...req, method: 'GET', signal: req.signal } as HttpRequest);
+        if (!s) return null;
+        // A download in progress commits once its body has been read to the end.
+        if (s.source === 'remote') await finished((await s.open(undefined, req.signal)).resume());
+        return artifacts.get(path);
+      },
+      writer: async (w) => {
+        this.d.auth.requireAdmin(w);
+        const target = this.writable(repo);
+        const fmt = this.d.formats.get(target.packageType);
+        const tctx = target === repo ? ctx : this.context(target, req);
+        return {
+          target: tctx,
+          put: (path, body, opts) => this.d.local.store(fmt, tctx, path, body, opts),
+          delete: (path) => this.d.local.remove(tctx, path),
+        };
+      },
+      locked: (name, fn) => withLock(this.d.cache, `repo-lock:${repo.id}:${name}`, { ttlMs: 60_000, waitMs: 30_000 }, fn),
+      signingKey: (name) => this.d.keys.get(repo, name),
+    };
+    return ctx;
   }
 
   private blocked(repo: Repository, path: string): boolean {
@@ -66,15 +99,15 @@ export class ContentService {
     const repo = this.d.repos.require(repoName);
     req.log.repo = repo.name;
     if (repo.settings.private) this.d.auth.requireAdmin(req);
-    const path = decodeRepoPath(rawSubPath);
     const fmt = this.d.formats.get(repo.packageType);
+    const path = decodeRepoPath(fmt.rawPath ? fmt.rawPath(rawSubPath) : rawSubPath);
     if (fmt.route && (await fmt.route(this.context(repo, req), path, req, res))) return;
     switch (req.method) {
       case 'GET':
       case 'HEAD': {
         const s = await this.open(repo, path, req);
         if (!s) throw notFound(`${path || '/'} not found in ${repo.name}`, 'ARTIFACT_NOT_FOUND');
-        return sendServable(req, res, s);
+        return sendServable(req, res, fmt.present ? await fmt.present(this.context(repo, req), path, s, req) : s);
       }
       case 'PUT': {
         this.d.auth.requireAdmin(req);

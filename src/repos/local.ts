@@ -3,13 +3,16 @@ import type { BlobService } from '../blobs/blob-service.js';
 import { deleteArtifact, getArtifact, insertArtifact, upsertArtifact } from '../db/artifacts-table.js';
 import type { Database } from '../db/types.js';
 import { conflict, forbidden, HttpError, notFound, tooLarge } from '../errors.js';
-import type { FormatContext, FormatProvider } from '../formats/types.js';
+import { Readable } from 'node:stream';
+import type { FormatContext, FormatProvider, PublishOptions } from '../formats/types.js';
 import type { HttpRequest } from '../http/types.js';
+import type { ArtifactRowCache } from './row-cache.js';
 import type { Servable } from './servable.js';
 import { storedServable } from './stored.js';
 
 export interface LocalDeps {
   db: Database;
+  rows: ArtifactRowCache;
   blobs: BlobService;
   metrics: Metrics;
   maxUploadBytes: number;
@@ -29,52 +32,68 @@ export class LocalRepositories {
   async open(fmt: FormatProvider, ctx: FormatContext, path: string): Promise<Servable | null> {
     const generated = await fmt.generate?.(ctx, path);
     if (generated) return generated;
-    const row = await getArtifact(this.d.db, ctx.repo.id, path);
+    const row = await this.d.rows.get(ctx.repo.id, path);
     return row ? storedServable(this.d.blobs, row, 'local') : null;
   }
 
   async put(fmt: FormatProvider, ctx: FormatContext, rawPath: string, req: HttpRequest): Promise<PutResult> {
-    const repo = ctx.repo;
     const path = fmt.validateUpload ? fmt.validateUpload(ctx, rawPath, req) : rawPath;
+    const type = req.header('content-type');
+    return this.store(fmt, ctx, path, req.body(), {
+      size: req.contentLength,
+      expected: checksumHeaders(req),
+      contentType: type && type !== 'application/x-www-form-urlencoded' ? type : undefined,
+      signal: req.signal,
+    });
+  }
+
+  /**
+   * Store one artifact: stream through the hasher into staging, let the format inspect it, then commit the blob
+   * and insert the row (409 when the path exists, unless overwriting). Nothing is visible before the insert.
+   */
+  async store(fmt: FormatProvider, ctx: FormatContext, path: string, body: Readable | Buffer, opts: PublishOptions = {}): Promise<PutResult> {
+    const repo = ctx.repo;
     if (path === '' || path.endsWith('/')) throw new HttpError(400, 'PATH_INVALID', 'upload path must name a file');
     const max = Math.min(this.d.maxUploadBytes, repo.settings.max_upload_bytes ?? Infinity);
-    if (req.contentLength !== undefined && req.contentLength > max) {
-      throw tooLarge(`upload of ${req.contentLength} bytes exceeds the limit of ${max} bytes`, 'SIZE_LIMIT_EXCEEDED');
+    const size = Buffer.isBuffer(body) ? body.length : opts.size;
+    if (size !== undefined && size > max) {
+      throw tooLarge(`upload of ${size} bytes exceeds the limit of ${max} bytes`, 'SIZE_LIMIT_EXCEEDED');
     }
-    const overwrite = repo.settings.allow_overwrite === true;
+    const overwrite = opts.overwrite ?? repo.settings.allow_overwrite === true;
     // Cheap early refusal; the insert below is what makes it race-free.
     if (!overwrite && (await getArtifact(this.d.db, repo.id, path))) throw conflict(`${path} already exists in ${repo.name}`, 'ALREADY_EXISTS');
-    const expected = checksumHeaders(req);
     this.d.metrics.uploadsInFlight.inc({}, 1);
     try {
-      const blob = await this.d.blobs.ingest(req.body(), {
+      const blob = await this.d.blobs.ingest(Buffer.isBuffer(body) ? Readable.from([body]) : body, {
         maxBytes: max,
-        expectedSize: req.contentLength,
-        expected,
-        signal: req.signal,
+        expectedSize: size,
+        expected: opts.expected ?? {},
+        signal: opts.signal,
       });
       try {
-        const metadata = (await fmt.inspectUpload?.(ctx, path, blob)) ?? {};
+        const inspected = (await fmt.inspectUpload?.(ctx, path, blob)) ?? {};
         const row = {
           repoId: repo.id,
           path,
           sha256: blob.sha256,
           size: blob.size,
-          contentType: req.header('content-type') && req.header('content-type') !== 'application/x-www-form-urlencoded' ? req.header('content-type')! : fmt.contentType(path),
+          contentType: opts.contentType ?? fmt.contentType(path),
           source: 'local' as const,
           digests: Object.fromEntries(Object.entries(blob.digests).filter(([a]) => a !== 'sha256')),
           etag: null,
           lastModified: null,
-          metadata,
+          metadata: { ...inspected, ...opts.metadata },
           fetchedAt: null,
           expiresAt: null,
         };
         await blob.commit();
         if (overwrite) {
           await upsertArtifact(this.d.db, row);
+          await this.d.rows.changed(repo.id, path);
           return { path, sha256: blob.sha256, size: blob.size, created: true };
         }
         if (!(await insertArtifact(this.d.db, row))) throw conflict(`${path} already exists in ${repo.name}`, 'ALREADY_EXISTS');
+        await this.d.rows.changed(repo.id, path);
         return { path, sha256: blob.sha256, size: blob.size, created: true };
       } catch (err) {
         await blob.discard();
@@ -86,8 +105,15 @@ export class LocalRepositories {
   }
 
   async delete(ctx: FormatContext, path: string): Promise<void> {
+    if (!(await this.remove(ctx, path))) throw notFound(`${path} not found in ${ctx.repo.name}`, 'ARTIFACT_NOT_FOUND');
+  }
+
+  /** Delete if present (the blob goes when GC finds it unreferenced); false when there was nothing. */
+  async remove(ctx: FormatContext, path: string): Promise<boolean> {
     if (ctx.repo.settings.allow_delete === false) throw forbidden(`deletes are disabled on ${ctx.repo.name}`, 'DELETE_DISABLED');
-    if (!(await deleteArtifact(this.d.db, ctx.repo.id, path))) throw notFound(`${path} not found in ${ctx.repo.name}`, 'ARTIFACT_NOT_FOUND');
+    const deleted = (await deleteArtifact(this.d.db, ctx.repo.id, path)) !== null;
+    if (deleted) await this.d.rows.changed(ctx.repo.id, path);
+    return deleted;
   }
 }
 

@@ -40,6 +40,12 @@ export interface RepoSettings {
   cache_max_age_seconds?: number;
   /** Remote: keep at most this many bytes cached, evicting least recently used first (garbage collection). */
   cache_max_bytes?: number;
+  /**
+   * Docker local: garbage collection deletes manifests no tag reaches (directly, through an index, or as a
+   * referrer of a reachable manifest), and the layer links only they used. Default false: untagged manifests stay
+   * pullable by digest, as in distribution.
+   */
+  gc_untagged_manifests?: boolean;
 }
 
 export interface Repository {
@@ -118,6 +124,7 @@ const SETTING_TYPES: Record<keyof RepoSettings, 'globs' | 'posint' | 'bool' | 'n
   deploy_to: 'name',
   cache_max_age_seconds: 'posint',
   cache_max_bytes: 'posint',
+  gc_untagged_manifests: 'bool',
 };
 
 export function validateSettings(v: unknown): RepoSettings {

@@ -76,6 +76,11 @@ export async function sendServable(req: HttpRequest, res: HttpResponse, s: Serva
     res.endWithoutBody(length);
     return;
   }
+  const whole = range ? undefined : s.inMemory?.();
+  if (whole && whole.length === length) {
+    res.end(whole);
+    return;
+  }
   const body = await s.open(range, req.signal);
   await res.stream(body, length);
 }

@@ -23,6 +23,8 @@ export interface Servable {
   /** Whether `open(range)` honours ranges. */
   rangeable: boolean;
   open(range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
+  /** The whole body when it is already in memory (small documents): sent in one write, without a stream. */
+  inMemory?(): Buffer | undefined;
 }
 
 /** A small in-memory document (generated index, JSON listing) as a Servable. */
@@ -32,6 +34,7 @@ export function bufferServable(body: Buffer, contentType: string, source: Artifa
     size: body.length,
     contentType,
     rangeable: true,
+    inMemory: () => body,
     ...extra,
     async open(range?: ByteRange) {
       return Readable.from([range ? body.subarray(range.start, range.end + 1) : body], { objectMode: false });

@@ -12,6 +12,7 @@ export function storedServable(blobs: BlobService, row: ArtifactRow, source: Art
     etag: row.etag ?? `"${row.sha256}"`,
     lastModified: row.lastModified ?? row.updatedAt.toUTCString(),
     rangeable: true,
-    open: (range, signal) => blobs.open({ storageKey: row.storageKey }, range, signal),
+    open: (range, signal) => blobs.open(row, range, signal),
+    inMemory: () => blobs.cachedSmall(row.sha256),
   };
 }

@@ -1,16 +1,27 @@
+import { createHash } from 'node:crypto';
 import type { HttpRequest } from '../http/types.js';
 import { HttpError } from '../errors.js';
 import type { FormatContext, FormatProvider, MemberDocument } from '../formats/types.js';
 import type { Repository } from './model.js';
-import type { Servable } from './servable.js';
+import { ByteLru } from '../util/byte-lru.js';
+import { bufferServable, type Servable } from './servable.js';
 
 /** Resolves a path in one repository of any kind (the content service). */
 export type MemberOpener = (repo: Repository, path: string, req: HttpRequest) => Promise<Servable | null>;
 
 const MAX_MERGED_DOC = 64 * 1024 * 1024;
+const MERGED_CACHE_BYTES = 128 * 1024 * 1024;
+
+interface MergedDoc {
+  body: Buffer;
+  contentType: string;
+  headers?: Record<string, string>;
+}
 
 /** Virtual repositories: members in order, first that has the path wins; mergeable documents are merged. */
 export class VirtualRepositories {
+  private readonly mergedCache = new ByteLru<MergedDoc>(MERGED_CACHE_BYTES);
+
   constructor(
     private readonly members: (repo: Repository) => Repository[],
     private readonly openMember: MemberOpener,
@@ -46,7 +57,17 @@ export class VirtualRepositories {
       docs.push({ member: m.name, body, contentType: s.contentType });
     }
     if (docs.length === 0) return null;
-    return fmt.merge!(ctx, path, docs);
+    // Merging big indexes (helm index.yaml, npm packuments) costs far more than hashing the inputs: a merge is
+    // redone only when a member's document changed.
+    const h = createHash('sha256').update(`${ctx.repo.id}\0${path}`);
+    for (const d of docs) h.update(`\0${d.member}\0${d.contentType ?? ''}\0`).update(d.body);
+    const key = h.digest('hex');
+    const hit = this.mergedCache.get(key);
+    if (hit) return bufferServable(hit.body, hit.contentType, 'local', { headers: hit.headers });
+    const merged = await fmt.merge!(ctx, path, docs);
+    const body = await readAll(await merged.open(undefined, req.signal), MAX_MERGED_DOC);
+    this.mergedCache.set(key, { body, contentType: merged.contentType, headers: merged.headers }, body.length);
+    return bufferServable(body, merged.contentType, 'local', { headers: merged.headers });
   }
 
   /** The local member that receives publishes to this virtual repository. */

@@ -49,8 +49,9 @@ export class DurableFileWriter extends Writable {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    // Let a background flush finish before the file is declared complete (and fsynced by the commit).
-    Promise.resolve(this.syncing).then(() => cb(), cb);
+    // Let a background flush finish before the file is declared complete (and fsynced by the commit). Opening
+    // the file here too creates it for an empty body, which never reached _write.
+    Promise.all([this.fh(), this.syncing]).then(() => cb(), cb);
   }
 
   /** Make everything written durable (an append must survive a crash before the client is told 202). */

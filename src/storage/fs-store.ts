@@ -107,9 +107,9 @@ export class FsBlobStore implements BlobStore {
         await closeHandle();
         await unlink(file).catch(() => {});
       },
-      readStaged: async () => {
+      readStaged: async (range) => {
         await done;
-        return createReadStream(file, { highWaterMark: HWM });
+        return createReadStream(file, { highWaterMark: HWM, ...(range ? { start: range.start, end: range.end } : {}) });
       },
     };
   }

@@ -152,9 +152,9 @@ export class S3BlobStore implements BlobStore {
         await done.catch(() => {});
         await this.delete(key).catch(() => {});
       },
-      readStaged: async () => {
+      readStaged: async (range) => {
         await done;
-        return this.read(key);
+        return this.read(key, range);
       },
     };
   }

@@ -34,7 +34,8 @@ export interface StagedWrite {
   /** Discard everything staged (on abort, mismatch, size limit). Never throws. */
   abort(reason?: unknown): Promise<void>;
   /** Read the staged bytes back before commit (formats inspect archives). Only after `done`. */
-  readStaged(): Promise<Readable>;
+  /** Read the staged bytes back (all, or an inclusive byte range). */
+  readStaged(range?: ByteRange): Promise<Readable>;
 }
 
 /**
