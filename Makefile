@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: run test e2e build install deps lint bench bench-memory clean
+.PHONY: run test e2e docker-e2e build install deps lint bench bench-quick bench-hashing bench-memory clean
 
 $(NODE_MODULES_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -29,13 +29,24 @@ test: build deps
 e2e: build deps
 	./e2e-docker/run-native.sh
 
+## docker-e2e: the same suite against the shipped image in docker compose (needs a Docker engine)
+docker-e2e: install
+	./e2e-docker/run-docker.sh
+
 lint: install
 	npx tsc -p tsconfig.json --noEmit
 
-## bench: the measuring instruments in native-bench/ (results written to native-bench/results/)
-bench: build
+## bench: artifactapi side by side with CNCF distribution and the machine's limits (native-bench/results/latest.md)
+bench: build deps
+	node native-bench/run.mjs
+
+## bench-quick: the same at small sizes, one repetition (about two minutes), for development
+bench-quick: build deps
+	node native-bench/run.mjs --quick
+
+## bench-hashing: SHA-256 engines and the worker-pool stream, with event-loop load
+bench-hashing: build
 	node native-bench/hash-bench.mjs
-	node native-bench/generic-memory.mjs
 	node native-bench/oci-push-memory.mjs
 
 ## bench-memory: RSS growth and throughput of a 2 GiB upload and download through a generic repository

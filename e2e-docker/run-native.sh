@@ -36,5 +36,5 @@ wait_http "http://127.0.0.1:$app_port/health"
 wait_http "http://127.0.0.1:$app2_port/health"
 
 ARTIFACTAPI_URL="http://127.0.0.1:$app_port" ARTIFACTAPI_URL_B="http://127.0.0.1:$app2_port" ARTIFACTAPI_TOKEN="$ARTIFACTAPI_ADMIN_TOKEN" \
-  E2E_UPSTREAM_URL="http://127.0.0.1:$up_port" npx vitest run --config e2e-docker/vitest.config.ts
+  E2E_UPSTREAM_URL="http://127.0.0.1:$up_port" E2E_SELF_URL="http://127.0.0.1:$app_port" npx vitest run --config e2e-docker/vitest.config.ts
 psql -q -h 127.0.0.1 -U postgres -d test -c "DROP SCHEMA IF EXISTS \"$schema\" CASCADE" >/dev/null 2>&1 || true

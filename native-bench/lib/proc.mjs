@@ -1,0 +1,47 @@
+// Process figures read from /proc: resident memory and CPU seconds of a server while a workload runs.
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+const TICKS = 100; // USER_HZ on Linux
+
+export function rssMiB(pid) {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+export function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICKS; // utime + stime
+  } catch {
+    return 0;
+  }
+}
+
+/** Run `fn` while sampling the peak RSS of `pid`; returns fn's result with peak RSS, RSS growth and CPU seconds. */
+export async function watched(pid, fn) {
+  const base = rssMiB(pid);
+  let peak = base;
+  const cpu0 = cpuSeconds(pid);
+  const timer = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 25);
+  try {
+    const value = await fn();
+    peak = Math.max(peak, rssMiB(pid));
+    return { value, peakRss: peak, rssGrowth: peak - base, cpu: cpuSeconds(pid) - cpu0 };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+export const freePort = () =>
+  new Promise((r) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => r(p));
+    });
+  });
+
+export const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];

@@ -1,0 +1,109 @@
+// The servers a benchmark compares, started on 127.0.0.1 and stopped by the caller: artifactapi (embedded, or
+// server mode on the machine's PostgreSQL and Redis with the in-process S3 server the tests use) and CNCF
+// distribution (Debian's docker-registry, filesystem storage; optionally a pull-through proxy).
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './proc.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+export const TOKEN = 'bench';
+
+async function waitUp(url) {
+  for (let i = 0; i < 600; i++) {
+    try {
+      const r = await fetch(url);
+      await r.arrayBuffer();
+      return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} did not start`);
+}
+
+function stopper(p, cleanup) {
+  return async () => {
+    if (p.exitCode === null) {
+      p.kill('SIGTERM');
+      await new Promise((r) => p.once('exit', r));
+    }
+    cleanup?.();
+  };
+}
+
+/** artifactapi with one docker local repository `b`; mode 'server' uses PostgreSQL, Redis and an S3 server. */
+export async function startArtifactapi({ engine, mode = 'embedded', label }) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'aa-bench-'));
+  const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', ARTIFACTAPI_DATA_DIR: dir, ARTIFACTAPI_ADMIN_TOKEN: TOKEN, ARTIFACTAPI_HTTP_ENGINE: engine, LOG_LEVEL: 'warn', ARTIFACTAPI_GC_INTERVAL_S: '0' };
+  let s3;
+  let schema;
+  if (mode === 'server') {
+    const s3port = await freePort();
+    s3 = spawn(process.execPath, [join(root, 'e2e-docker', 's3-server.mjs'), String(s3port), join(dir, 's3')], { stdio: 'ignore' });
+    await waitUp(`http://127.0.0.1:${s3port}/`).catch(() => {});
+    schema = `bench_${process.pid}_${port}`;
+    Object.assign(env, {
+      DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+      DATABASE_SCHEMA: schema,
+      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      REDIS_PREFIX: `${schema}:`,
+      S3_ENDPOINT: `http://127.0.0.1:${s3port}`,
+      S3_BUCKET: 'artifactapi',
+      S3_ACCESS_KEY_ID: 'S3RVER',
+      S3_SECRET_ACCESS_KEY: 'S3RVER',
+      S3_FORCE_PATH_STYLE: 'true',
+    });
+  }
+  // The server's own log (warnings and errors) goes to a file kept when BENCH_KEEP_LOGS is set.
+  const { openSync } = await import('node:fs');
+  const logFd = openSync(join(process.env.BENCH_KEEP_LOGS ?? dir, `artifactapi-${port}.log`), 'a');
+  const p = spawn(process.execPath, [join(root, 'dist', 'main.js'), 'serve'], { env, stdio: ['ignore', logFd, logFd] });
+  await waitUp(`http://127.0.0.1:${port}/health`);
+  const api = (body) => fetch(`http://127.0.0.1:${port}/api/v2/repositories`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  await api({ name: 'b', package_type: 'docker', repo_type: 'local' });
+  return {
+    name: label ?? `artifactapi ${engine}${mode === 'server' ? ' (server mode)' : ''}`,
+    kind: 'artifactapi',
+    engine,
+    port,
+    prefix: '/v2/b',
+    pid: p.pid,
+    token: TOKEN,
+    createRepo: api,
+    stop: stopper(p, () => {
+      s3?.kill();
+      if (schema) spawnSync('psql', ['-q', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'test', '-c', `DROP SCHEMA IF EXISTS "${schema}" CASCADE`], { stdio: 'ignore' });
+      rmSync(dir, { recursive: true, force: true });
+    }),
+  };
+}
+
+/** distribution; with `proxyOf` it is a pull-through cache of that registry. Counts blob GETs it serves. */
+export async function startDistribution({ proxyOf, label } = {}) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'aa-bench-dist-'));
+  const log = join(dir, 'access.log');
+  writeFileSync(
+    join(dir, 'config.yml'),
+    `version: 0.1\nlog: { level: info, accesslog: { disabled: false } }\nstorage: { filesystem: { rootdirectory: ${dir}/data }, delete: { enabled: true } }\nhttp: { addr: 127.0.0.1:${port} }\n` +
+      (proxyOf ? `proxy: { remoteurl: ${proxyOf} }\n` : ''),
+  );
+  const { openSync } = await import('node:fs');
+  const fd = openSync(log, 'a');
+  const p = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', fd, fd] });
+  await waitUp(`http://127.0.0.1:${port}/v2/`);
+  return {
+    name: label ?? (proxyOf ? 'distribution (proxy)' : 'distribution'),
+    kind: 'distribution',
+    port,
+    prefix: '/v2/b',
+    pid: p.pid,
+    /** GET requests for a blob seen in this instance's access log. */
+    countBlobGets: (digest) => readFileSync(log, 'utf8').split('\n').filter((l) => l.includes(`"GET /v2/`) && l.includes(`/blobs/${digest}`)).length,
+    stop: stopper(p, () => rmSync(dir, { recursive: true, force: true })),
+  };
+}

@@ -1,0 +1,271 @@
+#!/usr/bin/env node
+// `make bench` (and `make bench-quick`): artifactapi side by side with CNCF distribution and against this
+// machine's own limits, in one run. Every figure alternates the servers, repeats, and reports median (min).
+// Writes native-bench/results/latest.md and latest.json and prints the table. Binds only to 127.0.0.1, bounds
+// every load in time, stops every process it started. Build first (`make bench` does).
+//   node native-bench/run.mjs [--quick]
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { diskCeiling, loopbackCeiling, sha256Ceilings } from './lib/ceilings.mjs';
+import { blob, MiB, req } from './lib/http.mjs';
+import { median, watched } from './lib/proc.mjs';
+import { startArtifactapi, startDistribution, TOKEN } from './lib/servers.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes('--quick');
+const SIZE = quick ? 64 : 1024; // MiB, push and pull
+const REPS = quick ? 1 : 3;
+const PULL16 = quick ? 8 : 64; // MiB each, 16 distinct blobs
+const REMOTE = quick ? 64 : 512;
+const GENERIC = quick ? 256 : 2048;
+const LOAD_SECONDS = quick ? 2 : 4;
+const log = (...a) => console.error('[bench]', ...a);
+
+/** figure → { unit, better: 'higher'|'lower', values: server → number[], ceiling?: number, ceilingName?: string } */
+const rows = new Map();
+function add(figure, unit, better, server, v, ceiling) {
+  if (!rows.has(figure)) rows.set(figure, { unit, better, values: new Map(), ...ceiling });
+  const r = rows.get(figure);
+  r.values.set(server, [...(r.values.get(server) ?? []), v]);
+}
+function addProc(figure, server, w) {
+  add(`${figure}: peak RSS`, 'MiB', 'lower', server, w.peakRss);
+  add(`${figure}: CPU`, 's', 'lower', server, w.cpu);
+}
+
+// ---- the machine ----
+const block = blob(1).block;
+const sha = await sha256Ceilings(quick ? 256 : 1024, block);
+const loop = await loopbackCeiling(quick ? 512 : 2048, block);
+const disk = await diskCeiling(quick ? 256 : 1024, block);
+log('ceilings', { sha, loop, disk });
+const ceilings = {
+  'SHA-256 one core, node:crypto (MiB/s)': sha.nodeCrypto,
+  'SHA-256 one core, hash-wasm (MiB/s)': sha.hashWasm,
+  'loopback HTTP upload, bare uWS (MiB/s)': loop.upload,
+  'loopback HTTP download, bare uWS (MiB/s)': loop.download,
+  'disk write + fdatasync (MiB/s)': disk.write,
+  [`disk read, ${disk.readFrom} (MiB/s)`]: disk.read,
+};
+// A durable upload is bounded by the slowest of: receiving, hashing, writing.
+const pushCeiling = { ceiling: Math.min(loop.upload, sha.nodeCrypto, disk.write), ceilingName: 'min(loopback up, SHA-256, disk write)' };
+const pullCeiling = { ceiling: loop.download, ceilingName: 'loopback download' };
+
+// ---- the servers ----
+const pgUp = spawnSync('pg_isready', ['-q', '-h', '127.0.0.1']).status === 0 && spawnSync('redis-cli', ['-h', '127.0.0.1', 'ping']).status === 0;
+const dist = await startDistribution();
+const servers = [dist, await startArtifactapi({ engine: 'uws' }), await startArtifactapi({ engine: 'node' })];
+if (pgUp) servers.push(await startArtifactapi({ engine: 'uws', mode: 'server' }));
+else log('PostgreSQL/Redis not reachable: server-mode column skipped');
+const others = [];
+
+async function push(s, flow, image, b) {
+  const t0 = performance.now();
+  const post = await req(s.port, 'POST', `${s.prefix}/${image}/blobs/uploads/`, { headers: { 'content-length': 0 }, token: TOKEN });
+  const loc = post.headers.location;
+  const sep = loc.includes('?') ? '&' : '?';
+  // uWS (this build) resets a request whose Content-Length is ≥ 1e9: big bodies go chunked, for every server.
+  const lengthHeaders = (n) => (n * MiB >= 1e9 ? { 'transfer-encoding': 'chunked' } : { 'content-length': n * MiB });
+  let t1;
+  if (flow === 'monolithic PUT') {
+    t1 = performance.now();
+    const r = await req(s.port, 'PUT', `${loc}${sep}digest=${b.digest}`, { headers: lengthHeaders(b.mib), block: b.block, blocks: b.mib, token: TOKEN });
+    if (r.status !== 201) throw new Error(`${s.name} ${flow}: ${r.status}`);
+  } else {
+    const step = flow === 'streamed PATCH + PUT' ? b.mib : 10;
+    let cur = loc;
+    for (let off = 0; off < b.mib; off += step) {
+      const n = Math.min(step, b.mib - off);
+      const h = { ...lengthHeaders(n), 'content-range': `${off * MiB}-${(off + n) * MiB - 1}` };
+      const r = await req(s.port, 'PATCH', cur, { headers: h, block: b.block, blocks: n, token: TOKEN });
+      if (r.status !== 202) throw new Error(`${s.name} ${flow} PATCH: ${r.status}`);
+      cur = r.headers.location ?? cur;
+    }
+    t1 = performance.now();
+    const r = await req(s.port, 'PUT', `${cur}${cur.includes('?') ? '&' : '?'}digest=${b.digest}`, { headers: { 'content-length': 0 }, token: TOKEN });
+    if (r.status !== 201) throw new Error(`${s.name} ${flow} PUT: ${r.status}`);
+  }
+  const t2 = performance.now();
+  return { mibs: b.mib / ((t2 - t0) / 1000), closeMs: flow === 'monolithic PUT' ? NaN : t2 - t1 };
+}
+
+function load(port, path, method) {
+  const spec = { url: `http://127.0.0.1:${port}${path}`, method, connections: 64, seconds: LOAD_SECONDS, headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } };
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(here, 'lib', 'load.mjs'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (c) => (out += c));
+    p.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load generator exited ${code}`))));
+  });
+}
+
+async function putManifest(s, image, tag, cfg, layer) {
+  const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: cfg.digest, size: cfg.size }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer.digest, size: layer.mib * MiB }] }));
+  const res = await fetch(`http://127.0.0.1:${s.port}${s.prefix}/${image}/manifests/${tag}`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body });
+  if (res.status !== 201) throw new Error(`${s.name} manifest: ${res.status} ${await res.text()}`);
+}
+
+async function smallBlob(s, image, bytes) {
+  const { createHash } = await import('node:crypto');
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const post = await fetch(`http://127.0.0.1:${s.port}${s.prefix}/${image}/blobs/uploads/`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+  const loc = post.headers.get('location');
+  const put = await fetch(new URL(`${loc}${loc.includes('?') ? '&' : '?'}digest=${digest}`, `http://127.0.0.1:${s.port}`), { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}` }, body: bytes });
+  if (put.status !== 201) throw new Error(`${s.name} small blob: ${put.status}`);
+  return { digest, size: bytes.length };
+}
+
+try {
+  // ---- push and pull ----
+  const big = blob(SIZE, 1);
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const s of servers) {
+      for (const flow of ['monolithic PUT', 'streamed PATCH + PUT', '10 MiB PATCHes + PUT']) {
+        const w = await watched(s.pid, () => push(s, flow, `img${rep}-${flow.length}`, big));
+        add(`push ${SIZE} MiB, ${flow}`, 'MiB/s', 'higher', s.name, w.value.mibs, pushCeiling);
+        if (!Number.isNaN(w.value.closeMs)) add(`closing PUT after ${flow}`, 'ms', 'lower', s.name, w.value.closeMs);
+        if (flow === 'streamed PATCH + PUT') addProc(`push ${SIZE} MiB streamed`, s.name, w);
+      }
+      const w = await watched(s.pid, () => req(s.port, 'GET', `${s.prefix}/img${rep}-14/blobs/${big.digest}`));
+      if (w.value.bytes !== SIZE * MiB) throw new Error(`${s.name} pull: ${w.value.status} ${w.value.bytes}`);
+      add(`pull ${SIZE} MiB warm`, 'MiB/s', 'higher', s.name, SIZE / (w.value.ms / 1000), pullCeiling);
+      addProc(`pull ${SIZE} MiB`, s.name, w);
+    }
+  }
+  log('push/pull done');
+
+  // ---- 16 concurrent pulls of distinct blobs ----
+  const sixteen = Array.from({ length: 16 }, (_, i) => blob(PULL16, 100 + i));
+  for (const s of servers) for (const b of sixteen) await push(s, 'monolithic PUT', 'many', b);
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const s of servers) {
+      const w = await watched(s.pid, async () => {
+        const t0 = performance.now();
+        const rs = await Promise.all(sixteen.map((b) => req(s.port, 'GET', `${s.prefix}/many/blobs/${b.digest}`)));
+        if (rs.some((r) => r.bytes !== PULL16 * MiB)) throw new Error(`${s.name}: short concurrent pull`);
+        return (16 * PULL16) / ((performance.now() - t0) / 1000);
+      });
+      add(`16 concurrent pulls of distinct ${PULL16} MiB blobs (aggregate)`, 'MiB/s', 'higher', s.name, w.value, pullCeiling);
+      addProc('16 concurrent pulls', s.name, w);
+    }
+  }
+  log('concurrent pulls done');
+
+  // ---- small requests ----
+  for (const s of servers) {
+    const cfg = await smallBlob(s, 'many', Buffer.from('{"architecture":"amd64","os":"linux"}'));
+    await putManifest(s, 'many', 'latest', cfg, sixteen[0]);
+  }
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const s of servers) {
+      for (const [fig, path, method] of [
+        ['HEAD blob', `${s.prefix}/many/blobs/${sixteen[0].digest}`, 'HEAD'],
+        ['HEAD manifest by tag', `${s.prefix}/many/manifests/latest`, 'HEAD'],
+        ['GET manifest by tag', `${s.prefix}/many/manifests/latest`, 'GET'],
+      ]) {
+        const w = await watched(s.pid, () => load(s.port, path, method));
+        if (w.value.errors > 0) log(`${s.name} ${fig}: ${w.value.errors} errors`);
+        add(`${fig}, 64 connections`, 'req/s', 'higher', s.name, w.value.rps);
+        add(`${fig}, 64 connections, p99`, 'ms', 'lower', s.name, w.value.p99);
+      }
+    }
+  }
+  log('small requests done');
+
+  // ---- remote (pull-through) ----
+  const upstream = await startDistribution({ label: 'upstream' });
+  others.push(upstream);
+  const upUrl = `http://127.0.0.1:${upstream.port}`;
+  const proxies = [await startDistribution({ proxyOf: upUrl })];
+  others.push(proxies[0]);
+  for (const s of servers.filter((x) => x.kind === 'artifactapi')) {
+    await s.createRepo({ name: 'hub', package_type: 'docker', repo_type: 'remote', upstream: { url: upUrl } });
+    proxies.push({ ...s, prefix: '/v2/hub/b/up' });
+  }
+  proxies[0].prefix = '/v2/b/up';
+  const upServer = { ...upstream, prefix: '/v2/b' };
+  const cold = Array.from({ length: REPS }, (_, i) => blob(REMOTE, 200 + i));
+  const crowd = Array.from({ length: REPS }, (_, i) => blob(REMOTE, 300 + i));
+  for (const b of [...cold, ...crowd]) await push(upServer, 'monolithic PUT', 'up', b);
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const p of proxies) {
+      const name = p.kind === 'distribution' ? 'distribution' : p.name;
+      const w = await watched(p.pid, () => req(p.port, 'GET', `${p.prefix}/blobs/${cold[rep].digest}`));
+      if (w.value.bytes !== REMOTE * MiB) throw new Error(`${p.name} cold pull: ${w.value.status} ${w.value.bytes}`);
+      add(`remote: cold pull of ${REMOTE} MiB`, 'MiB/s', 'higher', name, REMOTE / (w.value.ms / 1000), pullCeiling);
+      add(`remote: cold pull, time to first byte`, 'ms', 'lower', name, w.value.ttfb);
+      addProc(`remote: cold pull of ${REMOTE} MiB`, name, w);
+      const warm = await req(p.port, 'GET', `${p.prefix}/blobs/${cold[rep].digest}`);
+      add(`remote: warm pull of ${REMOTE} MiB`, 'MiB/s', 'higher', name, REMOTE / (warm.ms / 1000), pullCeiling);
+      const before = upstream.countBlobGets(crowd[rep].digest);
+      const rs = await Promise.all(Array.from({ length: 16 }, () => req(p.port, 'GET', `${p.prefix}/blobs/${crowd[rep].digest}`)));
+      if (rs.some((r) => r.bytes !== REMOTE * MiB)) throw new Error(`${p.name}: short crowd pull`);
+      await new Promise((r) => setTimeout(r, 300)); // let the upstream's access log catch up
+      add('remote: upstream GETs for 16 concurrent cold pulls', 'GETs', 'lower', name, upstream.countBlobGets(crowd[rep].digest) - before);
+    }
+  }
+  log('remote done');
+
+  // ---- generic repository ----
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const s of servers.filter((x) => x.kind === 'artifactapi')) {
+      if (rep === 0) await s.createRepo({ name: 'g', package_type: 'generic', repo_type: 'local' });
+      const up = await watched(s.pid, () => req(s.port, 'PUT', `/g/big-${rep}.bin`, { headers: { 'transfer-encoding': 'chunked' }, block, blocks: GENERIC, token: TOKEN }));
+      if (up.value.status !== 201) throw new Error(`${s.name} generic upload: ${up.value.status}`);
+      add(`generic: ${GENERIC} MiB upload`, 'MiB/s', 'higher', s.name, GENERIC / (up.value.ms / 1000), pushCeiling);
+      add(`generic: ${GENERIC} MiB upload, RSS growth`, 'MiB', 'lower', s.name, up.rssGrowth);
+      const down = await watched(s.pid, () => req(s.port, 'GET', `/g/big-${rep}.bin`));
+      add(`generic: ${GENERIC} MiB download`, 'MiB/s', 'higher', s.name, GENERIC / (down.value.ms / 1000), pullCeiling);
+      add(`generic: ${GENERIC} MiB download, RSS growth`, 'MiB', 'lower', s.name, down.rssGrowth);
+    }
+  }
+  log('generic done');
+  for (const s of servers) add('RSS at the end of the run', 'MiB', 'lower', s.name, (await import('./lib/proc.mjs')).rssMiB(s.pid));
+} finally {
+  for (const s of [...servers, ...others]) await s.stop().catch(() => {});
+}
+
+// ---- report ----
+const names = [...new Set(['distribution', ...servers.map((s) => s.name)])];
+const aaNames = names.filter((n) => n !== 'distribution');
+const fmt = (v) => (v === undefined || Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+// The worst repetition in brackets: the lowest throughput, the highest latency or memory.
+const cell = (vs, better) => (vs?.length ? `${fmt(median(vs))}${vs.length > 1 ? ` (${fmt(better === 'lower' ? Math.max(...vs) : Math.min(...vs))})` : ''}` : '-');
+const lines = [
+  `# artifactapi vs CNCF distribution, and this machine's limits`,
+  '',
+  `${new Date().toISOString()} · ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB · ${quick ? 'quick mode' : 'full run'}: ${REPS} repetition(s), servers alternating; cells are median (worst). "× dist" is how many times better than distribution (>1 is better, for throughput and for latency/memory alike).`,
+  '',
+  '## Machine ceilings',
+  '',
+  '| ceiling | MiB/s |',
+  '|---|---|',
+  ...Object.entries(ceilings).map(([k, v]) => `| ${k.replace(' (MiB/s)', '')} | ${fmt(v)} |`),
+  '',
+  '## Figures',
+  '',
+  `| figure | unit | ${names.join(' | ')} | ${aaNames.map((n) => `× dist (${n.replace('artifactapi ', '')})`).join(' | ')} | ceiling | best artifactapi % of ceiling |`,
+  `|---|---|${names.map(() => '---').join('|')}|${aaNames.map(() => '---').join('|')}|---|---|`,
+];
+const json = { date: new Date().toISOString(), quick, reps: REPS, machine: { cores: cpus().length, model: cpus()[0]?.model, memGiB: totalmem() / 2 ** 30 }, ceilings, rows: [] };
+for (const [figure, r] of rows) {
+  const med = (n) => (r.values.get(n)?.length ? median(r.values.get(n)) : undefined);
+  const d = med('distribution');
+  const times = aaNames.map((n) => {
+    const v = med(n);
+    if (d === undefined || v === undefined || v === 0 || d === 0) return '-';
+    return (r.better === 'higher' ? v / d : d / v).toFixed(2);
+  });
+  const best = aaNames.map(med).filter((v) => v !== undefined).reduce((a, b) => (r.better === 'higher' ? Math.max(a, b) : Math.min(a, b)), r.better === 'higher' ? -Infinity : Infinity);
+  const pct = r.ceiling && Number.isFinite(best) ? `${((100 * best) / r.ceiling).toFixed(0)} % of ${r.ceilingName}` : '';
+  lines.push(`| ${figure} | ${r.unit} | ${names.map((n) => cell(r.values.get(n), r.better)).join(' | ')} | ${times.join(' | ')} | ${r.ceiling ? fmt(r.ceiling) : ''} | ${pct} |`);
+  json.rows.push({ figure, unit: r.unit, better: r.better, values: Object.fromEntries(r.values), ceiling: r.ceiling, ceilingName: r.ceilingName });
+}
+const md = lines.join('\n') + '\n';
+mkdirSync(join(here, 'results'), { recursive: true });
+writeFileSync(join(here, 'results', quick ? 'latest-quick.md' : 'latest.md'), md);
+writeFileSync(join(here, 'results', quick ? 'latest-quick.json' : 'latest.json'), JSON.stringify(json, null, 2));
+console.log(md);
