@@ -4,7 +4,8 @@ import { bufferServable } from '../../repos/servable.js';
 import type { FormatContext, FormatProvider } from '../types.js';
 import { endpoint } from './endpoints.js';
 import { generate } from './local.js';
-import { ABBREVIATED_TYPE, JSON_TYPE, parseDistTags, parsePackument, type Packument, type VersionManifest } from './packument.js';
+import { ABBREVIATED_TYPE, JSON_TYPE, parseDistTags } from './packument.js';
+import { mergePackuments } from './packument-stream.js';
 import { parseNpmPath } from './paths.js';
 import { locate, rewrite } from './remote.js';
 import { renderedPackument } from './rendered.js';
@@ -86,16 +87,7 @@ export const npm: FormatProvider = {
       for (const d of json) for (const [t, v] of Object.entries(parseDistTags(d.body, `dist-tags of ${p.name} from ${d.member}`))) tags[t] ??= v;
       return bufferServable(Buffer.from(JSON.stringify(tags)), JSON_TYPE, 'local');
     }
-    const versions: Record<string, VersionManifest> = {};
-    const tags: Record<string, string> = {};
-    const time: Record<string, string> = {};
-    for (const d of json) {
-      const doc = parsePackument(d.body, `packument of ${p.name} from ${d.member}`);
-      for (const [v, m] of Object.entries(doc.versions)) versions[v] ??= m;
-      for (const [t, v] of Object.entries(doc['dist-tags'])) tags[t] ??= v;
-      for (const [k, v] of Object.entries(doc.time ?? {})) time[k] ??= v;
-    }
-    const merged: Packument = { _id: p.name, name: p.name, 'dist-tags': Object.fromEntries(Object.entries(tags).filter(([, v]) => versions[v])), versions, time };
-    return bufferServable(Buffer.from(JSON.stringify(merged)), JSON_TYPE, 'local');
+    const merged = mergePackuments(p.name, json.map((d) => ({ body: d.body, where: `packument of ${p.name} from ${d.member}` })));
+    return bufferServable(merged, JSON_TYPE, 'local');
   },
 };

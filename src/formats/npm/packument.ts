@@ -1,5 +1,4 @@
 import { badGateway } from '../../errors.js';
-import { tarballPath } from './paths.js';
 
 /** A version's manifest as it appears in a packument (package.json plus `dist`, `deprecated`, …). */
 export interface VersionManifest {
@@ -22,13 +21,6 @@ export interface Packument {
 
 export const JSON_TYPE = 'application/json';
 export const ABBREVIATED_TYPE = 'application/vnd.npm.install-v1+json';
-
-/** What `npm install` reads from the abbreviated form (npm's registry API: "corgi" documents). */
-const ABBREVIATED_FIELDS = [
-  'name', 'version', 'dependencies', 'optionalDependencies', 'devDependencies', 'bundleDependencies', 'bundledDependencies',
-  'peerDependencies', 'peerDependenciesMeta', 'bin', 'directories', 'dist', 'engines', '_hasShrinkwrap', 'hasInstallScript',
-  'cpu', 'os', 'deprecated', 'funding', 'license', 'libc',
-];
 
 export function parsePackument(body: Buffer, where: string): Packument {
   let doc: Packument;
@@ -62,27 +54,4 @@ export function fileOf(url: string): string {
   } catch {
     return last;
   }
-}
-
-/** Stored packuments name tarballs by their path in the repository; `present` makes them absolute per client. */
-export function relativeTarballs(p: Packument): void {
-  for (const m of Object.values(p.versions)) if (m?.dist?.tarball) m.dist.tarball = tarballPath(p.name, fileOf(m.dist.tarball));
-}
-
-/** The document a client gets: tarball URLs through `repoUrl`, full or abbreviated. */
-export function render(p: Packument, repoUrl: string, abbreviated: boolean): Buffer {
-  const versions: Record<string, unknown> = {};
-  for (const [v, m] of Object.entries(p.versions)) {
-    const dist = { ...m.dist, tarball: /^https?:\/\//.test(m.dist.tarball) ? m.dist.tarball : `${repoUrl}/${m.dist.tarball}` };
-    if (!abbreviated) {
-      versions[v] = { ...m, dist };
-      continue;
-    }
-    const a: Record<string, unknown> = {};
-    for (const f of ABBREVIATED_FIELDS) if (m[f] !== undefined) a[f] = m[f];
-    a.dist = dist;
-    versions[v] = a;
-  }
-  if (abbreviated) return Buffer.from(JSON.stringify({ name: p.name, modified: p.modified ?? p.time?.modified, 'dist-tags': p['dist-tags'], versions }));
-  return Buffer.from(JSON.stringify({ ...p, versions }));
 }

@@ -2,15 +2,11 @@ import { integrityToDigests } from '../../hashing/digest.js';
 import type { Digests } from '../../hashing/types.js';
 import type { FormatContext, RewrittenDocument, UpstreamTarget } from '../types.js';
 import { escapedName } from './names.js';
-import { fileOf, JSON_TYPE, parseDistTags, parsePackument, relativeTarballs } from './packument.js';
+import { JSON_TYPE, parseDistTags } from './packument.js';
+import { storedPackument, type UpstreamTarball } from './packument-stream.js';
 import { parseNpmPath } from './paths.js';
 
 /** What a cached packument remembers of each tarball: where upstream has it and what its bytes must hash to. */
-interface UpstreamTarball {
-  url: string;
-  integrity?: string;
-  shasum?: string;
-}
 type PackumentMetadata = { tarballs: Record<string, UpstreamTarball> };
 
 const packumentUrl = (ctx: FormatContext, name: string) => `${ctx.repo.upstream!.url.replace(/\/+$/, '')}/${escapedName(name)}`;
@@ -41,16 +37,7 @@ export async function rewrite(ctx: FormatContext, path: string, body: Buffer): P
   const p = parseNpmPath(path);
   if (p.kind === 'dist-tags') return { body: Buffer.from(JSON.stringify(parseDistTags(body, `upstream dist-tags of ${p.name}`))), contentType: JSON_TYPE };
   if (p.kind !== 'packument') return { body };
-  const doc = parsePackument(body, `upstream packument of ${p.name}`);
-  const base = packumentUrl(ctx, p.name);
-  const tarballs: Record<string, UpstreamTarball> = {};
-  for (const m of Object.values(doc.versions)) {
-    const url = m?.dist?.tarball;
-    if (typeof url !== 'string') continue;
-    tarballs[fileOf(url)] = { url: new URL(url, base).href, integrity: m.dist.integrity, shasum: m.dist.shasum };
-  }
-  doc.name = p.name;
-  relativeTarballs(doc);
-  const metadata: PackumentMetadata = { tarballs };
-  return { body: Buffer.from(JSON.stringify(doc)), contentType: JSON_TYPE, metadata };
+  const stored = storedPackument(body, p.name, packumentUrl(ctx, p.name), `upstream packument of ${p.name}`);
+  const metadata: PackumentMetadata = { tarballs: stored.tarballs };
+  return { body: stored.body, contentType: JSON_TYPE, metadata };
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { HttpError } from '../../errors.js';
 import type { Servable } from '../../repos/servable.js';
 import { RenderedCache } from '../shared/rendered-cache.js';
-import { parsePackument, render } from './packument.js';
+import { renderPackument } from './packument-stream.js';
 
 /** Packuments bigger than this are refused rather than parsed (the registry's largest are a few tens of MB). */
 const MAX_PACKUMENT = 256 * 1024 * 1024;
@@ -36,7 +36,7 @@ export async function renderedPackument(found: Servable, repoUrl: string, abbrev
   let p = inflight.get(key);
   if (!p) {
     // Shared by every waiting client, so not tied to the first one's connection.
-    p = cache.get(key, async () => render(parsePackument(body ?? (await readAll(found)), where), repoUrl, abbreviated)).finally(() => inflight.delete(key));
+    p = cache.get(key, async () => renderPackument(body ?? (await readAll(found)), repoUrl, abbreviated, where)).finally(() => inflight.delete(key));
     inflight.set(key, p);
   }
   return p;
