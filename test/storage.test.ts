@@ -209,3 +209,26 @@ describe('FsBlobStore specifics', () => {
     expect(await readdir(join(dir, 'staging'))).toEqual(['new']);
   });
 });
+
+describe('removeGradually', () => {
+  it('removes a large file in slices, one removal after another, and tolerates a missing file', async () => {
+    const { removeGradually } = await import('../src/storage/gradual-remove.js');
+    const { open, stat } = await import('node:fs/promises');
+    const dir = await mkdtemp(join(tmpdir(), 'aa-remove-'));
+    try {
+      const files = ['a', 'b'].map((n) => join(dir, n));
+      for (const f of files) {
+        const fh = await open(f, 'w');
+        await fh.write(randomBytes(1024), 0, 1024, 100 * 1024 * 1024 - 1024);
+        await fh.close();
+      }
+      const order: string[] = [];
+      await Promise.all(files.map((f) => removeGradually(f).then(() => order.push(f))));
+      expect(order).toEqual(files);
+      for (const f of files) await expect(stat(f)).rejects.toMatchObject({ code: 'ENOENT' });
+      await expect(removeGradually(join(dir, 'missing'))).resolves.toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

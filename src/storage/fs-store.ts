@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, constants, type FileHandle, mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
+import { access, constants, type FileHandle, mkdir, open, readdir, rename, stat, truncate, unlink } from 'node:fs/promises';
 import { DurableFileWriter } from './durable-file.js';
+import { removeGradually } from './gradual-remove.js';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,6 +11,7 @@ import type { AppendState, BlobStore, ByteRange, CommittedObject, ObjectStat, St
 const SHA256_RE = /^[0-9a-f]{64}$/;
 const KEY_RE = /^sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/;
 const HWM = 1024 * 1024;
+const BACKGROUND_REMOVAL = 32 * 1024 * 1024;
 
 function enoent(key: string): NodeJS.ErrnoException {
   const e: NodeJS.ErrnoException = new Error(`blob ${key} not found`);
@@ -61,12 +63,14 @@ export class FsBlobStore implements BlobStore {
     const key = FsBlobStore.keyFor(sha256);
     const dest = join(this.blobs, key);
     const dir = join(this.blobs, 'sha256', sha256.slice(0, 2));
-    await fsyncPath(file, 'r+');
     const existing = await stat(dest).catch(() => null);
     if (existing) {
-      await unlink(file).catch(() => {});
+      // A large duplicate goes in the background: nobody needs to wait for it (one left by a crash is swept later).
+      const removal = removeGradually(file).catch(() => {});
+      if (existing.size <= BACKGROUND_REMOVAL) await removal;
       return { key, size: existing.size };
     }
+    await fsyncPath(file, 'r+');
     await mkdir(dir, { recursive: true });
     await rename(file, dest);
     await fsyncPath(dir);
@@ -105,7 +109,7 @@ export class FsBlobStore implements BlobStore {
         finished = true;
         sink.destroy();
         await closeHandle();
-        await unlink(file).catch(() => {});
+        await removeGradually(file).catch(() => {});
       },
       readStaged: async (range) => {
         await done;
@@ -151,7 +155,9 @@ export class FsBlobStore implements BlobStore {
   }
 
   async abortAppend(state: AppendState): Promise<void> {
-    await unlink(this.appendPath(state)).catch(() => {});
+    const removal = removeGradually(this.appendPath(state)).catch(() => {});
+    // As in place(): nobody waits for a large file to go.
+    if (state.size <= BACKGROUND_REMOVAL) await removal;
   }
 
   async putFile(path: string, sha256: string): Promise<CommittedObject> {
@@ -198,7 +204,7 @@ export class FsBlobStore implements BlobStore {
       const p = join(this.staging, name);
       const st = await stat(p).catch(() => null);
       if (st && st.mtimeMs < cutoff) {
-        await rm(p, { force: true });
+        await removeGradually(p);
         n++;
       }
     }
