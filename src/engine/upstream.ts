@@ -65,14 +65,17 @@ export class UpstreamClient {
         signal: req.signal,
         maxRedirections: 5,
       });
+    // The repository's credentials are for its upstream: a URL an index names on another host (a CDN, a
+    // pre-signed storage URL, someone else's server) never sees them, nor does a token realm that host names.
+    const credentials = sameOrigin(url, up.url) ? this.authHeaders(up) : {};
     const cachedToken = this.tokens.lookup(url);
-    let res: Dispatcher.ResponseData = await send(cachedToken ? { authorization: `Bearer ${cachedToken}` } : this.authHeaders(up));
+    let res: Dispatcher.ResponseData = await send(cachedToken ? { authorization: `Bearer ${cachedToken}` } : credentials);
     // Registries answer 401 with a Bearer challenge: fetch a token from its realm (with our credentials, if any)
     // and try once more. Tokens are cached per realm/service/scope until they expire.
     const challenge = res.statusCode === 401 ? parseBearerChallenge(flatten(res.headers)['www-authenticate']) : null;
     if (challenge) {
       res.body.resume();
-      const token = await this.tokens.fetch(challenge, url, this.authHeaders(up), req.signal);
+      const token = await this.tokens.fetch(challenge, url, credentials, req.signal);
       res = await send({ authorization: `Bearer ${token}` });
     }
     return { status: res.statusCode, headers: flatten(res.headers), body: res.body, ms: performance.now() - t0 };
@@ -80,6 +83,14 @@ export class UpstreamClient {
 
   async close(): Promise<void> {
     await this.agent.close();
+  }
+}
+
+function sameOrigin(a: string, b: string): boolean {
+  try {
+    return new URL(a).origin === new URL(b).origin;
+  } catch {
+    return false;
   }
 }
 
