@@ -53,5 +53,10 @@ bench-hashing: build
 bench-memory: build
 	node native-bench/generic-memory.mjs
 
+## bench-rpm: RPM local repository, 2,000 packages then 100 more: last upload to new repodata vs createrepo_c --update
+.PHONY: bench-rpm
+bench-rpm: build
+	node native-bench/rpm.mjs
+
 clean:
 	rm -rf dist

@@ -110,6 +110,26 @@ Object.assign(big.versions, versions);
 writeFileSync(bigFile, JSON.stringify(big));
 log(`big packument: ${k} versions, ${(JSON.stringify(big).length / 1048576).toFixed(1)} MiB`);
 
+// The ceiling: the same packages as a static tree (abbreviated packuments and tarballs) served by nginx, which
+// is as fast as a registry can answer; what npm takes there is npm's own work.
+const www = join(work, 'www');
+const nginxPort = await freePort();
+const staticUrl = `http://127.0.0.1:${nginxPort}`;
+mkdirSync(join(www, 'packuments'), { recursive: true });
+for (const name of Object.keys(deps)) {
+  const tgz = tarball(name, '1.0.0');
+  mkdirSync(join(www, name, '-'), { recursive: true });
+  writeFileSync(join(www, name, '-', `${name}-1.0.0.tgz`), tgz);
+  const dist = { integrity: `sha512-${createHash('sha512').update(tgz).digest('base64')}`, shasum: createHash('sha1').update(tgz).digest('hex'), tarball: `${staticUrl}/${name}/-/${name}-1.0.0.tgz` };
+  writeFileSync(join(www, 'packuments', name), JSON.stringify({ name, 'dist-tags': { latest: '1.0.0' }, versions: { '1.0.0': { name, version: '1.0.0', dist } } }));
+}
+writeFileSync(join(work, 'nginx.conf'), `daemon off; master_process off; pid ${work}/nginx.pid; error_log ${work}/nginx.err warn;
+events {} http { access_log off; client_body_temp_path ${work}/b; proxy_temp_path ${work}/p; fastcgi_temp_path ${work}/f;
+uwsgi_temp_path ${work}/u; scgi_temp_path ${work}/s; default_type application/octet-stream;
+server { listen 127.0.0.1:${nginxPort}; root ${www}; location ~ ^/([^/]+)$ { default_type application/json; try_files /packuments/$1 =404; } } }`);
+const nginx = spawn('/usr/sbin/nginx', ['-c', join(work, 'nginx.conf'), '-p', work], { stdio: 'ignore' });
+await new Promise((r) => setTimeout(r, 300));
+
 const results = {};
 const add = (key, v) => (results[key] ??= []).push(v);
 const aa = await startArtifactapi({ engine: 'uws' });
@@ -122,6 +142,7 @@ try {
     add(`npm install, ${N} dependencies: Verdaccio proxy, warm`, npmInstall(`${proxy.url}/`, deps));
     add(`npm install, ${N} dependencies: artifactapi remote, cold`, npmInstall(mine, deps));
     add(`npm install, ${N} dependencies: artifactapi remote, warm`, npmInstall(mine, deps));
+    add(`npm install, ${N} dependencies: static tree on nginx (the ceiling)`, npmInstall(`${staticUrl}/`, deps));
     const path = `/npm${rep}/bench-big`;
     const w = await watched(aa.pid, () => req(aa.port, 'GET', path, { headers: { accept: 'application/vnd.npm.install-v1+json' } }));
     add(`${BIG_MIB} MiB packument through the remote (cold): RSS growth, MiB`, w.rssGrowth);
@@ -133,11 +154,17 @@ try {
 } finally {
   await aa.stop();
   upstream.stop();
+  nginx.kill();
 }
 const lines = [`# npm through a remote vs Verdaccio's proxy (${new Date().toISOString()})`, '', `Same upstream (Verdaccio), ${REPS} repetitions, median (min); lower is better. Each install starts with an empty npm cache.`, '', '| run | value |', '|---|---|'];
 for (const [key, v] of Object.entries(results)) lines.push(`| ${key} | ${median(v).toFixed(2)} (${Math.min(...v).toFixed(2)}) |`);
 const warm = (who) => median(results[`npm install, ${N} dependencies: ${who}, warm`]);
-lines.push('', `Warm install: Verdaccio's proxy takes ${(warm('Verdaccio proxy') / warm('artifactapi remote')).toFixed(2)}× the time artifactapi takes (>1: artifactapi is faster).`);
+const ceiling = median(results[`npm install, ${N} dependencies: static tree on nginx (the ceiling)`]);
+lines.push(
+  '',
+  `Warm install: Verdaccio's proxy takes ${(warm('Verdaccio proxy') / warm('artifactapi remote')).toFixed(2)}× the time artifactapi takes (>1: artifactapi is faster).`,
+  `Time above the static-tree ceiling (the part a registry can influence): Verdaccio ${(warm('Verdaccio proxy') - ceiling).toFixed(2)} s, artifactapi ${(warm('artifactapi remote') - ceiling).toFixed(2)} s.`,
+);
 const md = lines.join('\n') + '\n';
 writeFileSync(join(here, 'results', 'npm.md'), md);
 console.log(md);

@@ -21,6 +21,8 @@ command -v zip >/dev/null 2>&1 || need+=(zip)
 [ -x /usr/bin/puppet ] || need+=(puppet)
 # RPM: rpmbuild makes test packages, createrepo_c is the reference for generated repodata, dnf is the client.
 [ -x /usr/bin/rpmbuild ] || need+=(rpm)
+# gpg verifies signed repodata and Terraform SHA256SUMS signatures in the tests.
+[ -x /usr/bin/gpg ] || need+=(gpg)
 [ -x /usr/bin/createrepo_c ] || need+=(createrepo-c)
 [ -x /usr/bin/dnf ] || need+=(dnf)
 [ -d /usr/lib/python3/dist-packages/dnf-plugins ] || need+=(dnf-plugins-core)

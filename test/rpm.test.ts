@@ -5,10 +5,10 @@ import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rpmStats } from '../src/formats/rpm/local.js';
-import { DRIVER_SETS, startTestApp, type TestApp } from './helpers/app.js';
+import { DRIVER_SETS, dropShared, newSharedState, startTestApp, type SharedState, type TestApp } from './helpers/app.js';
 import { hashGet, raw } from './helpers/http.js';
 import { startNginx, type StaticUpstream } from './helpers/nginx.js';
-import { buildRpm, createrepo, dnfClient, subpackages } from './helpers/rpm-tools.js';
+import { buildRpm, createrepo, dnfClient, gpgHome, subpackages } from './helpers/rpm-tools.js';
 import { serverModeAvailable } from './helpers/services.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -48,6 +48,8 @@ describe.each(DRIVER_SETS)('rpm repositories [$name]', (drivers) => {
   let t: TestApp;
   let up: StaticUpstream;
   let work: string;
+  let shared: SharedState | undefined;
+  let gpg: Awaited<ReturnType<typeof gpgHome>>;
   const rpms: Record<string, string> = {};
 
   const put = async (repo: string, path: string, body: Buffer | string, auth = true) =>
@@ -125,17 +127,33 @@ describe.each(DRIVER_SETS)('rpm repositories [$name]', (drivers) => {
     await createrepo(bad);
     const fl = (await readdir(join(bad, 'repodata'))).find((f) => f.endsWith('-filelists.xml.gz'))!;
     await writeFile(join(bad, 'repodata', fl), (await readFile(join(bad, 'repodata', fl))).subarray(0, 40));
+    // A third tree signed the way mirrors sign: gpg --detach-sign --armor repomd.xml, the key beside it.
+    gpg = await gpgHome(work);
+    const signed = join(up.root, 'signed');
+    await mkdir(signed, { recursive: true });
+    await copyFile(rpms.remote!, join(signed, basename(rpms.remote!)));
+    await createrepo(signed);
+    await gpg.generateKey('Mirror Signer <mirror@example.invalid>');
+    await gpg.detachSign(join(signed, 'repodata', 'repomd.xml'));
+    await gpg.exportKey('mirror@example.invalid', join(signed, 'repodata', 'repomd.xml.key'));
 
-    t = await startTestApp({ engine: drivers.db === 'postgres' ? 'uws' : 'node', drivers });
+    // Server mode shares its state, so a second replica can be started against it.
+    if (drivers.db === 'postgres') shared = newSharedState();
+    t = await startTestApp({ engine: drivers.db === 'postgres' ? 'uws' : 'node', drivers, shared });
     await t.createRepo({ name: 'rpm-local', package_type: 'rpm', repo_type: 'local' });
     await t.createRepo({ name: 'rpm-burst', package_type: 'rpm', repo_type: 'local' });
     await t.createRepo({ name: 'rpm-remote', package_type: 'rpm', repo_type: 'remote', upstream: { url: up.url }, settings: { mutable_ttl_seconds: 1 } });
     await t.createRepo({ name: 'rpm-remote-bad', package_type: 'rpm', repo_type: 'remote', upstream: { url: `${up.url}/bad` } });
     await t.createRepo({ name: 'rpm', package_type: 'rpm', repo_type: 'virtual', members: ['rpm-local', 'rpm-remote'], settings: { deploy_to: 'rpm-local' } });
+    await t.createRepo({ name: 'rpm-signed', package_type: 'rpm', repo_type: 'local', settings: { sign_repodata: true } });
+    await t.createRepo({ name: 'rpm-signed-other', package_type: 'rpm', repo_type: 'local', settings: { sign_repodata: true } });
+    await t.createRepo({ name: 'rpm-remote-signed', package_type: 'rpm', repo_type: 'remote', upstream: { url: `${up.url}/signed` } });
   }, 180_000);
 
   afterAll(async () => {
     await t?.stop();
+    if (shared) await dropShared(shared, drivers);
+    await gpg?.stop();
     await up?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   });
@@ -396,5 +414,120 @@ describe.each(DRIVER_SETS)('rpm repositories [$name]', (drivers) => {
     expect((await get('rpm-local', `Packages/e/${basename(rpms.extra!)}`)).status).toBe(200);
     const q2 = await dnf.run(['repoquery', '--qf', '%{name}', 'extra-aa']);
     expect(q2.stdout.trim()).toBe('extra-aa');
+  });
+
+  it.skipIf(skip)('sign_repodata: repomd.xml.asc signs the repomd.xml served; gpg verifies it; dnf with repo_gpgcheck accepts the repo key and refuses another', async () => {
+    const post = (def: Record<string, unknown>) =>
+      raw(t.url, 'POST', '/api/v2/repositories', { headers: { ...t.auth, 'content-type': 'application/json' }, body: JSON.stringify(def) });
+    for (const def of [
+      { name: 'bad-sign-1', package_type: 'rpm', repo_type: 'remote', upstream: { url: up.url }, settings: { sign_repodata: true } },
+      { name: 'bad-sign-2', package_type: 'generic', repo_type: 'local', settings: { sign_repodata: true } },
+      { name: 'bad-sign-3', package_type: 'rpm', repo_type: 'local', settings: { sign_repodata: 'yes' } },
+    ]) {
+      const r = await post(def);
+      expect(r.status, r.body.toString()).toBe(400);
+      expect(r.json().error?.code ?? r.json().code).toBe('INVALID_REPOSITORY');
+    }
+    // Not signing: no signature, no key.
+    expect((await get('rpm-local', 'repodata/repomd.xml.asc')).status).toBe(404);
+    expect((await get('rpm-local', 'repodata/repomd.xml.key')).status).toBe(404);
+
+    for (const id of ['hello', 'libfoo']) expect((await put('rpm-signed', `Packages/${basename(rpms[id]!)}`, await readFile(rpms[id]!))).status).toBe(201);
+    expect((await put('rpm-signed-other', `Packages/${basename(rpms.extra!)}`, await readFile(rpms.extra!))).status).toBe(201);
+    const signedFiles = async (repo: string) => {
+      const [repomd, asc, key] = await Promise.all(['repomd.xml', 'repomd.xml.asc', 'repomd.xml.key'].map((f) => get(repo, `repodata/${f}`)));
+      for (const r of [repomd!, asc!, key!]) expect(r.status, r.body.toString()).toBe(200);
+      expect(asc!.body.toString()).toMatch(/^-----BEGIN PGP SIGNATURE-----\n/);
+      expect(key!.body.toString()).toMatch(/^-----BEGIN PGP PUBLIC KEY BLOCK-----\n/);
+      return { repomd: repomd!.body, asc: asc!.body, key: key!.body };
+    };
+    const first = await signedFiles('rpm-signed');
+    const other = await signedFiles('rpm-signed-other');
+    expect(other.key.equals(first.key)).toBe(false);
+
+    const good = await gpg.verify(first.key, first.asc, first.repomd);
+    expect(good.code, good.stderr).toBe(0);
+    expect(good.stdout).toMatch(/\[GNUPG:\] GOODSIG [0-9A-F]{16} rpm-signed repodata signing key/);
+    const fpr = /\[GNUPG:\] VALIDSIG ([0-9A-F]{40})/.exec(good.stdout)![1]!;
+    // Another repository's key, or other bytes than those served: refused.
+    expect((await gpg.verify(other.key, first.asc, first.repomd)).code).not.toBe(0);
+    const tampered = await gpg.verify(first.key, first.asc, Buffer.concat([first.repomd, Buffer.from(' ')]));
+    expect(tampered.code).not.toBe(0);
+    expect(tampered.stdout).toContain('BADSIG');
+
+    const url = `${t.url}/rpm-signed/`;
+    const dnf = await dnfClient(work, url, { gpgkey: `${url}repodata/repomd.xml.key` });
+    const mc = await dnf.run(['makecache']);
+    expect(mc.code, mc.stderr).toBe(0);
+    const q = await dnf.run(['repoquery', '--qf', '%{name}', '*']);
+    expect(q.code, q.stderr).toBe(0);
+    expect(q.stdout.trim().split('\n').sort()).toEqual(['hello-aa', 'libfoo-aa']);
+    // The same repository with another repository's key: dnf refuses its metadata.
+    const wrong = await dnfClient(work, url, { gpgkey: `${t.url}/rpm-signed-other/repodata/repomd.xml.key` });
+    const refused = await wrong.run(['makecache']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('repomd.xml GPG signature verification error');
+
+    // A new package: new repomd.xml, new signature over it, same key; the old signature does not fit the new file.
+    expect((await put('rpm-signed', `Packages/${basename(rpms.complex!)}`, await readFile(rpms.complex!))).status).toBe(201);
+    const second = await signedFiles('rpm-signed');
+    expect(second.repomd.equals(first.repomd)).toBe(false);
+    expect(second.key.equals(first.key)).toBe(true);
+    expect((await gpg.verify(second.key, second.asc, second.repomd)).code).toBe(0);
+    expect((await gpg.verify(second.key, first.asc, second.repomd)).stdout).toContain('BADSIG');
+    const again = await dnf.run(['repoquery', '--qf', '%{name}', '*']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout.trim().split('\n').sort()).toEqual(['complex-aa', 'hello-aa', 'libfoo-aa']);
+    // Reads are stable: the same bytes every time (the signature is made once per generation, deterministically).
+    const reread = await signedFiles('rpm-signed');
+    expect(reread.asc.equals(second.asc) && reread.key.equals(second.key) && reread.repomd.equals(second.repomd)).toBe(true);
+
+    // Another replica on the same database and store serves the very same bytes.
+    if (shared) {
+      const b = await startTestApp({ engine: 'node', drivers, shared });
+      try {
+        for (let i = 0; i < 50 && (await raw(b.url, 'GET', '/rpm-signed/repodata/repomd.xml')).status !== 200; i++) await new Promise((r) => setTimeout(r, 20));
+        for (const [f, body] of [['repomd.xml', second.repomd], ['repomd.xml.asc', second.asc], ['repomd.xml.key', second.key]] as const) {
+          const r = await raw(b.url, 'GET', `/rpm-signed/repodata/${f}`);
+          expect(r.status).toBe(200);
+          expect(r.body.equals(body), f).toBe(true);
+        }
+      } finally {
+        await b.stop();
+      }
+    }
+
+    // Turning the setting off drops signature and key at once; the repodata stays; turning it on signs again with the kept key.
+    const patch = (settings: Record<string, unknown>) =>
+      raw(t.url, 'PATCH', '/api/v2/repositories/rpm-signed', { headers: { ...t.auth, 'content-type': 'application/json' }, body: JSON.stringify({ settings }) });
+    expect((await patch({ sign_repodata: false })).status).toBe(200);
+    expect((await get('rpm-signed', 'repodata/repomd.xml.asc')).status).toBe(404);
+    expect((await get('rpm-signed', 'repodata/repomd.xml.key')).status).toBe(404);
+    expect((await get('rpm-signed', 'repodata/repomd.xml')).body.equals(second.repomd)).toBe(true);
+    expect((await patch({ sign_repodata: true })).status).toBe(200);
+    const back = await signedFiles('rpm-signed');
+    expect(back.key.equals(second.key)).toBe(true);
+    expect(back.asc.equals(second.asc)).toBe(true);
+    expect((await gpg.verify(back.key, back.asc, back.repomd)).stdout).toContain(`VALIDSIG ${fpr}`);
+  });
+
+  it.skipIf(skip)('remote: a mirror\'s repomd.xml.asc and .key pass through byte for byte; dnf verifies them through the cache', async () => {
+    const dir = join(up.root, 'signed', 'repodata');
+    const asc = await get('rpm-remote-signed', 'repodata/repomd.xml.asc');
+    const key = await get('rpm-remote-signed', 'repodata/repomd.xml.key');
+    expect(asc.status).toBe(200);
+    expect(asc.body.equals(await readFile(join(dir, 'repomd.xml.asc')))).toBe(true);
+    expect(key.body.equals(await readFile(join(dir, 'repomd.xml.key')))).toBe(true);
+    const url = `${t.url}/rpm-remote-signed/`;
+    const dnf = await dnfClient(work, url, { gpgkey: `${url}repodata/repomd.xml.key` });
+    const mc = await dnf.run(['makecache']);
+    expect(mc.code, mc.stderr).toBe(0);
+    const q = await dnf.run(['repoquery', '--qf', '%{name}', '*']);
+    expect(q.stdout.trim()).toBe('remote-tool');
+    // The mirror's key does not verify a local repository's signature, so dnf refuses that pairing.
+    const wrong = await dnfClient(work, `${t.url}/rpm-signed/`, { gpgkey: `${url}repodata/repomd.xml.key` });
+    const refused = await wrong.run(['makecache']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('repomd.xml GPG signature verification error');
   });
 });

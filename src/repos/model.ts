@@ -46,6 +46,8 @@ export interface RepoSettings {
    * pullable by digest, as in distribution.
    */
   gc_untagged_manifests?: boolean;
+  /** RPM local: serve repodata/repomd.xml.asc (OpenPGP signature) and repomd.xml.key. Default false. */
+  sign_repodata?: boolean;
 }
 
 export interface Repository {
@@ -125,6 +127,7 @@ const SETTING_TYPES: Record<keyof RepoSettings, 'globs' | 'posint' | 'bool' | 'n
   cache_max_age_seconds: 'posint',
   cache_max_bytes: 'posint',
   gc_untagged_manifests: 'bool',
+  sign_repodata: 'bool',
 };
 
 export function validateSettings(v: unknown): RepoSettings {
@@ -195,6 +198,7 @@ export function validateDefinition(input: unknown, knownPackageTypes: ReadonlySe
   if (def.settings?.deploy_to && !(def.members ?? []).includes(def.settings.deploy_to)) {
     fail('settings.deploy_to', 'must be one of the members');
   }
+  if (def.settings?.sign_repodata && (packageType !== 'rpm' || repoType !== 'local')) fail('settings.sign_repodata', 'only local rpm repositories sign their repodata');
   return def;
 }
 

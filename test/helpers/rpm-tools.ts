@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -79,9 +79,10 @@ export async function createrepo(dir: string, extra: string[] = []): Promise<voi
 
 /**
  * dnf pointed at one repository URL only, with every state directory in a temp dir (nothing from the host's
- * configuration, no root needed for an installroot that holds nothing).
+ * configuration, no root needed for an installroot that holds nothing). With `gpgkey`, repomd.xml must carry a
+ * valid signature by that key (repo_gpgcheck), the key imported from that URL into dnf's own keyring.
  */
-export async function dnfClient(work: string, url: string) {
+export async function dnfClient(work: string, url: string, opts: { gpgkey?: string } = {}) {
   const dir = await mkdtemp(join(work, 'dnf-'));
   await mkdir(join(dir, 'root'), { recursive: true });
   const conf = join(dir, 'dnf.conf');
@@ -101,17 +102,66 @@ export async function dnfClient(work: string, url: string) {
     join(dir, 'root'),
     '--releasever=1',
     `--setopt=cachedir=${join(dir, 'cache')}`,
+    ...(opts.gpgkey ? ['--setopt=r.repo_gpgcheck=1', `--setopt=r.gpgkey=${opts.gpgkey}`] : []),
   ];
   return {
     dir,
-    async run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-      try {
-        const r = await run('dnf', [...base, ...args], { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 });
-        return { code: 0, stdout: r.stdout, stderr: r.stderr };
-      } catch (err) {
-        const e = err as { code?: number; stdout?: string; stderr?: string };
-        return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
-      }
+    run: (args: string[]) => tool('dnf', [...base, ...args]),
+  };
+}
+
+export interface ToolResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a client to its end; a non-zero exit is a result, not a throw (tests assert refusals too). */
+async function tool(cmd: string, args: string[]): Promise<ToolResult> {
+  try {
+    const r = await run(cmd, args, { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
+  }
+}
+
+/** GnuPG with its own home directory under `work` (the host's keyrings are never touched). */
+export async function gpgHome(work: string) {
+  const home = await mkdtemp(join(work, 'gnupg-'));
+  await chmod(home, 0o700);
+  const gpg = (args: string[]) => tool('gpg', ['--homedir', home, '--batch', '--no-tty', ...args]);
+  return {
+    gpg,
+    /** `gpg --verify sig data` against exactly the keys in `keys` (armored), in a home of its own each time. */
+    async verify(keys: Buffer, sig: Buffer, data: Buffer): Promise<ToolResult> {
+      const dir = await mkdtemp(join(home, 'v-'));
+      await chmod(dir, 0o700);
+      await writeFile(join(dir, 'keys.asc'), keys);
+      await writeFile(join(dir, 'data.asc'), sig);
+      await writeFile(join(dir, 'data'), data);
+      const own = (args: string[]) => tool('gpg', ['--homedir', dir, '--batch', '--no-tty', ...args]);
+      const imported = await own(['--import', join(dir, 'keys.asc')]);
+      if (imported.code !== 0) return imported;
+      return own(['--status-fd', '1', '--verify', join(dir, 'data.asc'), join(dir, 'data')]);
+    },
+    /** A fresh signing key (no passphrase) for `uid`; `detachSign` signs with it as mirrors do. */
+    async generateKey(uid: string): Promise<void> {
+      const r = await gpg(['--pinentry-mode', 'loopback', '--passphrase', '', '--quick-gen-key', uid, 'rsa2048', 'sign', 'never']);
+      if (r.code !== 0) throw new Error(`gpg --quick-gen-key: ${r.stderr}`);
+    },
+    async detachSign(file: string): Promise<void> {
+      const r = await gpg(['--pinentry-mode', 'loopback', '--passphrase', '', '--yes', '--armor', '--detach-sign', '--output', `${file}.asc`, file]);
+      if (r.code !== 0) throw new Error(`gpg --detach-sign: ${r.stderr}`);
+    },
+    async exportKey(uid: string, to: string): Promise<void> {
+      const r = await gpg(['--armor', '--output', to, '--yes', '--export', uid]);
+      if (r.code !== 0) throw new Error(`gpg --export: ${r.stderr}`);
+    },
+    /** Ends the gpg-agent that key generation started for this home. */
+    async stop(): Promise<void> {
+      await tool('gpgconf', ['--homedir', home, '--kill', 'gpg-agent']);
     },
   };
 }

@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * Terraform is not in Debian: these helpers build real provider packages (zip(1), or Python's zipfile for other
  * layouts), hash them with an independent implementation of Terraform's `h1:` (Python, dirhash.HashZip semantics),
- * and follow the network mirror protocol the way Terraform's provider installer does.
+ * sign and verify with GnuPG (the reference OpenPGP implementation), lay out a static provider registry, and follow the
+ * network mirror and provider registry protocols the way Terraform's provider installer does.
  */
 
 export interface ProviderZip {
@@ -14,6 +15,10 @@ export interface ProviderZip {
   bytes: Buffer;
   zh: string;
   h1: string;
+  type: string;
+  version: string;
+  os: string;
+  arch: string;
 }
 
 /** `h1:` computed by Python from the zip on disk: sorted names, "sha256hex  name\n" lines, base64 SHA-256. */
@@ -56,7 +61,7 @@ with zipfile.ZipFile(out, 'w') as z:
     execFileSync('zip', ['-q', '-X', '-j', out, join(dir, exe), join(dir, 'LICENSE')]);
   }
   const bytes = await readFile(out);
-  return { file: out, bytes, zh: createHash('sha256').update(bytes).digest('hex'), h1: pythonH1(out) };
+  return { file: out, bytes, zh: createHash('sha256').update(bytes).digest('hex'), h1: pythonH1(out), type, version, os, arch };
 }
 
 export interface MirrorArchive {
@@ -136,4 +141,179 @@ func main() {
   );
   execFileSync('go', ['build', '-o', 'h1', '.'], { cwd: dir, env: { ...process.env, GOPROXY: 'off', GOFLAGS: '-mod=mod', GOWORK: 'off' } });
   return (zipFile) => execFileSync(join(dir, 'h1'), [zipFile]).toString().trim();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// OpenPGP with GnuPG
+
+export interface GpgKey {
+  /** The public key block, as a registry lists it in `signing_keys`. */
+  armor: string;
+  /** Fingerprint of the key that signs (the signing subkey when there is one). */
+  signingFingerprint: string;
+  /** A binary detached signature, as `gpg --detach-sign` makes for SHA256SUMS. */
+  sign(data: Buffer): Promise<Buffer>;
+  /** Stop the gpg-agent this key's home started. */
+  close(): void;
+}
+
+const gpgArgs = (home: string) => ['--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase', ''];
+
+/** A new key made by gpg: `primary` (e.g. rsa2048, ed25519, nistp256, dsa2048), optionally with a signing subkey. */
+export async function gpgKey(work: string, primary: string, signingSubkey?: string): Promise<GpgKey> {
+  const home = await mkdtemp(join(work, 'gnupg-'));
+  const gpg = (...args: string[]) => execFileSync('gpg', [...gpgArgs(home), ...args], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  gpg('--quick-gen-key', `Test ${primary} <${primary}@registry.example.test>`, primary, signingSubkey ? 'cert' : 'sign', 'never');
+  const fprs = () => gpg('--list-keys', '--with-colons').split('\n').filter((l) => l.startsWith('fpr:')).map((l) => l.split(':')[9]!);
+  const primaryFpr = fprs()[0]!;
+  if (signingSubkey) gpg('--quick-add-key', primaryFpr, signingSubkey, 'sign', 'never');
+  const all = fprs();
+  return {
+    armor: gpg('--armor', '--export'),
+    signingFingerprint: all[all.length - 1]!,
+    async sign(data) {
+      const dir = await mkdtemp(join(work, 'sign-'));
+      await writeFile(join(dir, 'doc'), data);
+      gpg('--detach-sign', '-o', join(dir, 'doc.sig'), join(dir, 'doc'));
+      return readFile(join(dir, 'doc.sig'));
+    },
+    close: () => void execFileSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent']),
+  };
+}
+
+/** gpg --verify in a fresh keyring holding only `armors`; returns the fingerprint of the key that signed, or throws. */
+export async function gpgVerify(armors: string[], doc: Buffer, sig: Buffer, work: string): Promise<string> {
+  const home = await mkdtemp(join(work, 'gpgv-'));
+  for (const a of armors) execFileSync('gpg', ['--homedir', home, '--batch', '--import'], { input: a, stdio: ['pipe', 'pipe', 'pipe'] });
+  await writeFile(join(home, 'doc'), doc);
+  await writeFile(join(home, 'doc.sig'), sig);
+  const status = execFileSync('gpg', ['--homedir', home, '--batch', '--status-fd', '1', '--verify', join(home, 'doc.sig'), join(home, 'doc')], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  const valid = status.split('\n').find((l) => l.startsWith('[GNUPG:] VALIDSIG '));
+  if (!valid) throw new Error(`gpg did not report a valid signature:\n${status}`);
+  return valid.split(' ')[2]!;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A static provider registry (what registry.terraform.io and releases.hashicorp.com answer, as files for nginx)
+
+export interface RegistryRelease {
+  namespace: string;
+  type: string;
+  version: string;
+  packages: ProviderZip[];
+  key: GpgKey;
+  /** Serve these bytes instead of the archive of this platform (`os_arch`): SHA256SUMS no longer matches it. */
+  tamper?: { platform: string; bytes: Buffer };
+  /** Change SHA256SUMS after signing it: the signature no longer verifies. */
+  breakSignature?: boolean;
+}
+
+/**
+ * Writes a registry under `root` served at `baseUrl`: `.well-known/terraform.json`, `v1/providers/{ns}/{type}/versions`,
+ * one download document per platform, and the release files (archives, SHA256SUMS, SHA256SUMS.sig) under `releases/`,
+ * named by absolute URLs (archive, signature) and by an absolute path (SHA256SUMS), which the client resolves.
+ */
+export async function writeRegistry(root: string, baseUrl: string, releases: RegistryRelease[]): Promise<void> {
+  await mkdir(join(root, '.well-known'), { recursive: true });
+  await writeFile(join(root, '.well-known', 'terraform.json'), JSON.stringify({ 'modules.v1': '/v1/modules/', 'providers.v1': '/v1/providers/' }));
+  const versions = new Map<string, object[]>();
+  const put = async (path: string, body: Buffer | string) => {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), body);
+  };
+  for (const r of releases) {
+    const rel = `releases/terraform-provider-${r.type}/${r.version}`;
+    const name = `terraform-provider-${r.type}_${r.version}`;
+    let sums = r.packages.map((p) => `${p.zh}  ${name}_${p.os}_${p.arch}.zip\n`).sort().join('');
+    const sig = await r.key.sign(Buffer.from(sums));
+    if (r.breakSignature) sums += `${'0'.repeat(64)}  ${name}_plan9_amd64.zip\n`;
+    await put(`${rel}/${name}_SHA256SUMS`, sums);
+    await put(`${rel}/${name}_SHA256SUMS.sig`, sig);
+    for (const p of r.packages) {
+      const file = `${name}_${p.os}_${p.arch}.zip`;
+      await put(`${rel}/${file}`, r.tamper?.platform === `${p.os}_${p.arch}` ? r.tamper.bytes : p.bytes);
+      const doc = {
+        protocols: ['5.0'],
+        os: p.os,
+        arch: p.arch,
+        filename: file,
+        download_url: `${baseUrl}/${rel}/${file}`,
+        shasums_url: `/${rel}/${name}_SHA256SUMS`,
+        shasums_signature_url: `${baseUrl}/${rel}/${name}_SHA256SUMS.sig`,
+        shasum: p.zh,
+        signing_keys: { gpg_public_keys: [{ key_id: r.key.signingFingerprint.slice(-16), ascii_armor: r.key.armor, trust_signature: '', source: 'Test', source_url: null }] },
+      };
+      await put(`v1/providers/${r.namespace}/${r.type}/${r.version}/download/${p.os}/${p.arch}`, JSON.stringify(doc));
+    }
+    const key = `${r.namespace}/${r.type}`;
+    versions.set(key, [...(versions.get(key) ?? []), { version: r.version, protocols: ['5.0'], platforms: r.packages.map((p) => ({ os: p.os, arch: p.arch })) }]);
+  }
+  for (const [key, list] of versions) await put(`v1/providers/${key}/versions`, JSON.stringify({ versions: list }));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Terraform's provider registry client
+
+async function get(url: string): Promise<Buffer> {
+  const res = await fetch(url);
+  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status}`);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+/** Service discovery: the `providers.v1` URL of `{base}/.well-known/terraform.json`, resolved against it. */
+export async function discoverProviders(base: string): Promise<string> {
+  const url = `${base.replace(/\/+$/, '')}/.well-known/terraform.json`;
+  const doc = JSON.parse((await get(url)).toString()) as Record<string, unknown>;
+  if (typeof doc['providers.v1'] !== 'string') throw new Error(`${url} names no providers.v1`);
+  return new URL(doc['providers.v1'], url).href;
+}
+
+export interface DownloadDocument {
+  protocols: string[];
+  os: string;
+  arch: string;
+  filename: string;
+  download_url: string;
+  shasums_url: string;
+  shasums_signature_url: string;
+  shasum: string;
+  signing_keys: { gpg_public_keys: { key_id: string; ascii_armor: string }[] };
+}
+
+export interface RegistryInstall {
+  doc: DownloadDocument;
+  /** The three URLs of the download document, resolved against it. */
+  urls: { archive: string; shasums: string; signature: string };
+  bytes: Buffer;
+  /** Fingerprint of the key gpg found the SHA256SUMS signed with. */
+  signedBy: string;
+  h1: string;
+  /** What `terraform init` records in the lock file from SHA256SUMS: a zh: hash per listed archive. */
+  zh: string[];
+}
+
+/**
+ * What `terraform init` does with a provider registry (internal/getproviders/registry_client.go): versions, the
+ * platform's download document, SHA256SUMS and its signature (must list the document's filename with its shasum and
+ * verify against one of its signing keys: checked here with gpg), then the archive, whose sha256 must be the shasum.
+ */
+export async function registryInstall(providersV1: string, namespace: string, type: string, version: string, os: string, arch: string, work: string): Promise<RegistryInstall> {
+  const base = new URL(`${namespace}/${type}/`, providersV1);
+  const versions = JSON.parse((await get(new URL('versions', base).href)).toString()) as { versions: { version: string }[] };
+  if (!versions.versions.some((v) => v.version === version)) throw new Error(`version ${version} not offered`);
+  const docUrl = new URL(`${version}/download/${os}/${arch}`, base).href;
+  const doc = JSON.parse((await get(docUrl)).toString()) as DownloadDocument;
+  if (doc.os !== os || doc.arch !== arch) throw new Error(`download document is for ${doc.os}_${doc.arch}`);
+  const urls = { archive: new URL(doc.download_url, docUrl).href, shasums: new URL(doc.shasums_url, docUrl).href, signature: new URL(doc.shasums_signature_url, docUrl).href };
+  for (const u of Object.values(urls)) if (!/^https?:/.test(u)) throw new Error(`${u} is not http(s)`);
+  const shasums = await get(urls.shasums);
+  const signature = await get(urls.signature);
+  const lines = shasums.toString().split('\n').filter(Boolean).map((l) => l.split(/\s+/) as [string, string]);
+  if (!lines.some(([h, f]) => f === doc.filename && h === doc.shasum)) throw new Error(`SHA256SUMS does not list ${doc.filename} with ${doc.shasum}`);
+  const signedBy = await gpgVerify(doc.signing_keys.gpg_public_keys.map((k) => k.ascii_armor), shasums, signature, work);
+  const bytes = await get(urls.archive);
+  if (createHash('sha256').update(bytes).digest('hex') !== doc.shasum) throw new Error(`archive ${urls.archive} does not match its shasum`);
+  const file = join(await mkdtemp(join(work, 'reg-')), doc.filename);
+  await writeFile(file, bytes);
+  return { doc, urls, bytes, signedBy, h1: pythonH1(file), zh: lines.map(([h]) => `zh:${h}`) };
 }

@@ -4,7 +4,8 @@ import { GeneratedIndexes } from '../shared/generated-index.js';
 import type { ArtifactEntry, FormatContext, StagedBlob } from '../types.js';
 import { readRpmHeaders } from './header.js';
 import { canonicalFileName, packageFromHeaders, type RpmPackage } from './package-meta.js';
-import { contentTypeFor, parseRpmPath, REPOMD } from './paths.js';
+import { armor, rsaSigner } from '../shared/openpgp.js';
+import { contentTypeFor, parseRpmPath, REPOMD, REPOMD_ASC } from './paths.js';
 import { buildRepodata, type RepoPackage } from './repodata.js';
 
 const PAGE = 1000;
@@ -42,8 +43,21 @@ async function storedPackages(ctx: FormatContext): Promise<ArtifactEntry[]> {
 
 const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
 
-/** The packages in path order; timestamps come from the stored rows, so every replica builds the same bytes. */
-async function build(ctx: FormatContext): Promise<Map<string, Buffer>> {
+/** The signing-key store's name for the key that signs repomd.xml (setting sign_repodata). */
+const KEY_NAME = 'rpm-repodata';
+
+/** The repository's OpenPGP identity for repomd.xml signatures (derived from its stored RSA key). */
+async function signer(ctx: FormatContext) {
+  return rsaSigner(await ctx.signingKey(KEY_NAME), `${ctx.repo.name} repodata signing key (artifactapi)`);
+}
+
+const signs = (ctx: FormatContext) => ctx.repo.repoType === 'local' && ctx.repo.settings.sign_repodata === true;
+
+/**
+ * The packages in path order; timestamps come from the stored rows, so every replica builds the same bytes. A
+ * signing repository signs repomd.xml in the same build: the signature is part of the generation it signs.
+ */
+async function build(ctx: FormatContext, sign: boolean): Promise<Map<string, Buffer>> {
   rpmStats.repodataBuilds++;
   const packages: RepoPackage[] = (await storedPackages(ctx)).map((e) => ({
     pkg: (e.metadata as unknown as RpmMetadata).rpm,
@@ -53,7 +67,9 @@ async function build(ctx: FormatContext): Promise<Map<string, Buffer>> {
     fileTime: seconds(e.updatedAt),
   }));
   const timestamp = packages.reduce((m, p) => Math.max(m, p.fileTime), 0);
-  return (await buildRepodata(packages, timestamp)).files;
+  const set = await buildRepodata(packages, timestamp);
+  if (sign) set.files.set(REPOMD_ASC, Buffer.from(armor('SIGNATURE', (await signer(ctx)).sign(set.repomd, timestamp))));
+  return set.files;
 }
 
 const indexes = new GeneratedIndexes();
@@ -61,12 +77,26 @@ const indexes = new GeneratedIndexes();
 /**
  * repodata/ of a local repository, built from the packages' stored metadata at the first read after a change.
  * repomd.xml and the files it names come from one build, and the previous build stays readable: a client that
- * read the old repomd.xml still gets the files it names.
+ * read the old repomd.xml still gets the files it names. repomd.xml.asc is read from the current build only
+ * (its name never changes, so an older one would be the signature of another repomd.xml).
  */
 export async function generate(ctx: FormatContext, path: string): Promise<Servable | null> {
   const p = parseRpmPath(path);
-  if (p.kind !== 'repomd' && p.kind !== 'repodata') return null;
-  const builder = () => build(ctx);
-  const body = p.kind === 'repomd' ? (await indexes.current(ctx, 'repodata', '', builder)).get(REPOMD) : await indexes.file(ctx, 'repodata', '', path, builder);
+  const sign = signs(ctx);
+  let body: Buffer | undefined;
+  if (p.kind === 'repomd-extra') {
+    if (!sign) return null;
+    if (p.file === 'repomd.xml.key') body = Buffer.from((await signer(ctx)).armoredPublicKey);
+    else body = (await current(ctx, sign)).get(REPOMD_ASC);
+  } else if (p.kind === 'repomd') body = (await current(ctx, sign)).get(REPOMD);
+  else if (p.kind === 'repodata') body = await indexes.file(ctx, indexKey(sign), '', path, () => build(ctx, sign));
+  else return null;
   return body ? bufferServable(body, contentTypeFor(path), 'local') : null;
+}
+
+/** Signed and unsigned generations are kept apart, so the setting takes effect at the next read. */
+const indexKey = (sign: boolean) => (sign ? 'repodata+asc' : 'repodata');
+
+function current(ctx: FormatContext, sign: boolean) {
+  return indexes.current(ctx, indexKey(sign), '', () => build(ctx, sign));
 }

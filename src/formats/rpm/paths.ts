@@ -11,6 +11,7 @@ export type RpmPath =
   | { kind: 'other' };
 
 export const REPOMD = 'repodata/repomd.xml';
+export const REPOMD_ASC = 'repodata/repomd.xml.asc';
 
 export function parseRpmPath(path: string): RpmPath {
   if (path === REPOMD) return { kind: 'repomd' };
@@ -46,5 +47,6 @@ export function contentTypeFor(path: string): string {
   if (path.endsWith('.xml')) return 'text/xml';
   if (path.endsWith('.gz')) return 'application/gzip';
   if (path.endsWith('.asc')) return 'text/plain';
+  if (path.endsWith('.key')) return 'application/pgp-keys';
   return 'application/octet-stream';
 }
