@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApk, buildUpstreamIndex, rsaKey, verifyIndex, type ApkSpec } from './helpers/alpine-apk.js';
-import { DRIVER_SETS, startTestApp, type TestApp } from './helpers/app.js';
+import { DRIVER_SETS, createTrio, startTestApp, stopAll, type TestApp } from './helpers/app.js';
 import { hashGet, raw } from './helpers/http.js';
 import { startNginx, type StaticUpstream } from './helpers/nginx.js';
 import { serverModeAvailable } from './helpers/services.js';
@@ -87,16 +87,10 @@ describe.each(DRIVER_SETS)('alpine repositories [$name]', (drivers) => {
     });
 
     t = await startTestApp({ engine: drivers.db === 'postgres' ? 'uws' : 'node', drivers });
-    await t.createRepo({ name: 'apk-local', package_type: 'alpine', repo_type: 'local' });
-    await t.createRepo({ name: 'apk-remote', package_type: 'alpine', repo_type: 'remote', upstream: { url: up.url }, settings: { mutable_ttl_seconds: 1 } });
-    await t.createRepo({ name: 'apk', package_type: 'alpine', repo_type: 'virtual', members: ['apk-local', 'apk-remote'], settings: { deploy_to: 'apk-local' } });
+    await createTrio(t, 'alpine', 'apk', 'apk', up.url);
   }, 120_000);
 
-  afterAll(async () => {
-    await t?.stop();
-    await up?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => stopAll(t, up, work));
 
   it.skipIf(skip)('uploads apks; the generated APKINDEX is signed with the repo key (openssl verifies) and lists each package', async () => {
     for (const [id, arch] of [['hello', 'x86_64'], ['libfoo', 'x86_64'], ['noarch', 'x86_64']] as const) {

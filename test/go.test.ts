@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DRIVER_SETS, ENGINES, startTestApp, type TestApp } from './helpers/app.js';
+import { DRIVER_SETS, ENGINES, createTrio, startTestApp, stopAll, type TestApp } from './helpers/app.js';
 import { buildAndRun, esc, goEnv, goProxyTree, library, moduleZip, ok, parseDownloads, run, storedZip, type DownloadInfo, type ModuleSource } from './helpers/go-modules.js';
 import { checkModulePath, escapeCase, matchPathMajor, splitPathVersion, unescapeModulePath, unescapeVersion } from '../src/formats/go/module-path.js';
 import { parseGoPath } from '../src/formats/go/paths.js';
@@ -88,16 +88,10 @@ describe.each(DRIVER_SETS)('go modules through GOPROXY with the go command [$nam
     await run('chmod', ['-R', 'a+rX', up.root]);
 
     t = await startTestApp({ engine: ENGINES[0]!, drivers });
-    await t.createRepo({ name: 'go-local', package_type: 'go', repo_type: 'local' });
-    await t.createRepo({ name: 'go-remote', package_type: 'go', repo_type: 'remote', upstream: { url: up.url }, settings: { mutable_ttl_seconds: 0 } });
-    await t.createRepo({ name: 'go-virtual', package_type: 'go', repo_type: 'virtual', members: ['go-local', 'go-remote'], settings: { deploy_to: 'go-local' } });
+    await createTrio(t, 'go', 'go', 'go-virtual', up.url, { mutable_ttl_seconds: 0 });
   }, 120_000);
 
-  afterAll(async () => {
-    await t?.stop();
-    await up?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => stopAll(t, up, work));
 
   it.skipIf(skip)('local: PUT module zips, then go mod download, go list -m -versions and go build through the repository', async () => {
     const hello10 = library('example.com/hello', 'v1.0.0', 'hello v1.0.0', 'hello');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DRIVER_SETS, startTestApp, type TestApp } from './helpers/app.js';
+import { DRIVER_SETS, createTrio, startTestApp, stopAll, type TestApp } from './helpers/app.js';
 import { hashGet, raw } from './helpers/http.js';
 import { serverModeAvailable } from './helpers/services.js';
 import { startVerdaccio, type Verdaccio } from './helpers/verdaccio.js';
@@ -61,16 +61,10 @@ describe.each(DRIVER_SETS)('npm repositories with the npm client [$name]', (driv
       ok(await npm(`${up.url}/`, up.token, ['publish', await pkgDir(name, v)]));
     }
     t = await startTestApp({ engine: 'node', drivers });
-    await t.createRepo({ name: 'npm-local', package_type: 'npm', repo_type: 'local' });
-    await t.createRepo({ name: 'npm-remote', package_type: 'npm', repo_type: 'remote', upstream: { url: up.url }, settings: { mutable_ttl_seconds: 1 } });
-    await t.createRepo({ name: 'npm', package_type: 'npm', repo_type: 'virtual', members: ['npm-local', 'npm-remote'], settings: { deploy_to: 'npm-local' } });
+    await createTrio(t, 'npm', 'npm', 'npm', up.url);
   }, 120_000);
 
-  afterAll(async () => {
-    await t?.stop();
-    await up?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => stopAll(t, up, work));
 
   it.skipIf(skip)('npm publish to a local repository (scoped and unscoped); a republish is refused; whoami', async () => {
     ok(await npm(reg('npm-local'), t.token, ['publish', await pkgDir('my-lib', '1.0.0')]));

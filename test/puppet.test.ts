@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DRIVER_SETS, startTestApp, type TestApp } from './helpers/app.js';
+import { DRIVER_SETS, createTrio, startTestApp, type TestApp } from './helpers/app.js';
 import { raw } from './helpers/http.js';
 import { buildModule, puppetModule, type ModuleSpec, type PuppetResult } from './helpers/puppet-modules.js';
 import { serverModeAvailable } from './helpers/services.js';
@@ -69,9 +69,7 @@ describe('puppet repositories with puppet module install [embedded(pglite,memory
     for (const k of ['rbase', 'rapp']) expect((await publish(upstream, 'forge', files[k]!)).status).toBe(201);
 
     t = await startTestApp({ engine: 'uws', drivers: DRIVER_SETS[0]! });
-    await t.createRepo({ name: 'pp-local', package_type: 'puppet', repo_type: 'local' });
-    await t.createRepo({ name: 'pp-remote', package_type: 'puppet', repo_type: 'remote', upstream: { url: `${upstream.url}/forge` }, settings: { mutable_ttl_seconds: 1 } });
-    await t.createRepo({ name: 'pp', package_type: 'puppet', repo_type: 'virtual', members: ['pp-local', 'pp-remote'], settings: { deploy_to: 'pp-local' } });
+    await createTrio(t, 'puppet', 'pp', 'pp', `${upstream.url}/forge`);
   }, 120_000);
 
   afterAll(async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bufferSource, readZipEntry, zipEntries } from '../src/formats/shared/archive.js';
-import { DRIVER_SETS, startTestApp, type TestApp } from './helpers/app.js';
+import { DRIVER_SETS, createTrio, startTestApp, stopAll, type TestApp } from './helpers/app.js';
 import { hashGet, raw } from './helpers/http.js';
 import { startNginx, type StaticUpstream } from './helpers/nginx.js';
 import { buildDist, makeVenv, sh, twine, type CommandResult, type Dists } from './helpers/python.js';
@@ -82,16 +82,10 @@ describe.each(DRIVER_SETS)('pypi repositories with pip and twine [$name]', (driv
     );
 
     t = await startTestApp({ engine: 'node', drivers });
-    await t.createRepo({ name: 'py-local', package_type: 'pypi', repo_type: 'local' });
-    await t.createRepo({ name: 'py-remote', package_type: 'pypi', repo_type: 'remote', upstream: { url: `${up.url}/simple` }, settings: { mutable_ttl_seconds: 1 } });
-    await t.createRepo({ name: 'py', package_type: 'pypi', repo_type: 'virtual', members: ['py-local', 'py-remote'], settings: { deploy_to: 'py-local' } });
+    await createTrio(t, 'pypi', 'py', 'py', `${up.url}/simple`);
   }, 120_000);
 
-  afterAll(async () => {
-    await t?.stop();
-    await up?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => stopAll(t, up, work));
 
   it.skipIf(skip)('twine uploads a wheel and an sdist; a re-upload is a 409 that --skip-existing accepts', async () => {
     const r = ok(await upload('py-local', [local.wheel, local.sdist]));

@@ -140,3 +140,24 @@ export async function dropShared(shared: SharedState, drivers: DriverSet): Promi
     await sql.end();
   }
 }
+
+/**
+ * A format's usual three repositories: `{prefix}-local`, `{prefix}-remote` over `upstream` (revalidated after 1 s
+ * unless `remoteSettings` says otherwise) and the virtual `virtualName` over both, uploading to the local one.
+ */
+export async function createTrio(t: TestApp, packageType: string, prefix: string, virtualName: string, upstream: string, remoteSettings: Record<string, unknown> = { mutable_ttl_seconds: 1 }): Promise<void> {
+  const local = `${prefix}-local`;
+  const remote = `${prefix}-remote`;
+  await t.createRepo({ name: local, package_type: packageType, repo_type: 'local' });
+  await t.createRepo({ name: remote, package_type: packageType, repo_type: 'remote', upstream: { url: upstream }, settings: remoteSettings });
+  await t.createRepo({ name: virtualName, package_type: packageType, repo_type: 'virtual', members: [local, remote], settings: { deploy_to: local } });
+}
+
+/** afterAll of a suite: stop what was started (in order; absent ones skipped) and remove work directories. */
+export async function stopAll(...items: Array<{ stop(): unknown } | string | undefined>): Promise<void> {
+  for (const item of items) {
+    if (item === undefined) continue;
+    if (typeof item === 'string') await rm(item, { recursive: true, force: true });
+    else await item.stop();
+  }
+}
