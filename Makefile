@@ -58,5 +58,10 @@ bench-memory: build
 bench-rpm: build
 	node native-bench/rpm.mjs
 
+## bench-helm: a Helm virtual over two members of 10,000 entries each: merged index.yaml cold and warm, RSS, vs nginx
+.PHONY: bench-helm
+bench-helm: build deps
+	node native-bench/helm.mjs
+
 clean:
 	rm -rf dist

@@ -48,26 +48,38 @@ export class VirtualRepositories {
   }
 
   private async merged(fmt: FormatProvider, ctx: FormatContext, path: string, req: HttpRequest, members: Repository[]): Promise<Servable | null> {
-    const docs: MemberDocument[] = [];
+    const found: Array<{ member: string; s: Servable }> = [];
     const getReq = req.method === 'HEAD' ? { ...req, method: 'GET' } : req;
     for (const m of members) {
       const s = await this.tryMember(m, path, getReq as HttpRequest);
-      if (!s) continue;
-      const body = await readAll(await s.open(undefined, req.signal), MAX_MERGED_DOC);
-      docs.push({ member: m.name, body, contentType: s.contentType });
+      if (s) found.push({ member: m.name, s });
     }
-    if (docs.length === 0) return null;
+    if (found.length === 0) return null;
     // Merging big indexes (helm index.yaml, npm packuments) costs far more than hashing the inputs: a merge is
-    // redone only when a member's document changed.
-    const h = createHash('sha256').update(`${ctx.repo.id}\0${path}`);
-    for (const d of docs) h.update(`\0${d.member}\0${d.contentType ?? ''}\0`).update(d.body);
+    // redone only when a member's document changed. When every member states its document's digest, that is the
+    // key and nothing is read; otherwise the documents' bytes are.
+    const byDigest = found.every((f) => f.s.sha256);
+    const h = createHash('sha256').update(`${ctx.repo.id}\0${path}\0${byDigest ? 'digests' : 'bytes'}`);
+    for (const f of found) h.update(`\0${f.member}\0${f.s.contentType ?? ''}\0${byDigest ? f.s.sha256 : ''}`);
+    let docs: MemberDocument[] | undefined;
+    if (!byDigest) {
+      docs = await this.readDocs(found, req.signal);
+      for (const d of docs) h.update(`\0${d.body.length}\0`).update(d.body);
+    }
     const key = h.digest('hex');
     const hit = this.mergedCache.get(key);
     if (hit) return bufferServable(hit.body, hit.contentType, 'local', { headers: hit.headers });
+    docs ??= await this.readDocs(found, req.signal);
     const merged = await fmt.merge!(ctx, path, docs);
     const body = await readAll(await merged.open(undefined, req.signal), MAX_MERGED_DOC);
     this.mergedCache.set(key, { body, contentType: merged.contentType, headers: merged.headers }, body.length);
     return bufferServable(body, merged.contentType, 'local', { headers: merged.headers });
+  }
+
+  private async readDocs(found: Array<{ member: string; s: Servable }>, signal: AbortSignal | undefined): Promise<MemberDocument[]> {
+    const docs: MemberDocument[] = [];
+    for (const { member, s } of found) docs.push({ member, body: await readAll(await s.open(undefined, signal), MAX_MERGED_DOC), contentType: s.contentType });
+    return docs;
   }
 
   /** The local member that receives publishes to this virtual repository. */

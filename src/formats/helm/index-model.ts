@@ -27,6 +27,21 @@ export function nameVersion(rec: YamlValue, fallbackName: string): { name: strin
   return { name, version };
 }
 
+/** Chart versions collected from several indexes by index key: the first to list a name+version wins. */
+export class FirstWins<T> {
+  readonly lists = new Map<string, T[]>();
+  private readonly seen = new Set<string>();
+
+  add(key: string, name: string, version: string, item: T): void {
+    const id = `${name}\0${version}`;
+    if (this.seen.has(id)) return;
+    this.seen.add(id);
+    let l = this.lists.get(key);
+    if (!l) this.lists.set(key, (l = []));
+    l.push(item);
+  }
+}
+
 export function sortNewestFirst(list: YamlMap[]): YamlMap[] {
   return list.sort((a, b) => compareChartVersions(String(b.version), String(a.version)));
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { badRequest, notFound, tooLarge } from '../../errors.js';
 import { sendJson } from '../../http/respond.js';
@@ -91,6 +92,13 @@ async function buildFiles(ctx: FormatContext): Promise<IndexFiles> {
 }
 
 const indexes = new GeneratedIndexes();
+/** Digests of generated files, computed once per build: a virtual repository keys its merge by them. */
+const digests = new WeakMap<Buffer, string>();
+const digestOf = (b: Buffer) => {
+  let d = digests.get(b);
+  if (!d) digests.set(b, (d = createHash('sha256').update(b).digest('hex')));
+  return d;
+};
 
 /** index.yaml and `api/charts[/{name}[/{version}]]` generated from what is stored. */
 export async function generate(ctx: FormatContext, path: string): Promise<Servable | null> {
@@ -104,7 +112,7 @@ export async function generate(ctx: FormatContext, path: string): Promise<Servab
   const files = await indexes.current(ctx, 'charts', CHARTS_DIR, () => buildFiles(ctx));
   const body = files.get(key);
   if (!body) return null;
-  return bufferServable(body, p.kind === 'index' ? INDEX_TYPE : JSON_TYPE, 'local');
+  return bufferServable(body, p.kind === 'index' ? INDEX_TYPE : JSON_TYPE, 'local', { sha256: digestOf(body) });
 }
 
 async function readLimited(body: Readable, max: number, what: string): Promise<Buffer> {

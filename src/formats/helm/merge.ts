@@ -1,7 +1,8 @@
 import { HttpError } from '../../errors.js';
 import { bufferServable, type Servable } from '../../repos/servable.js';
 import type { MemberDocument } from '../types.js';
-import { INDEX_TYPE, isMap, JSON_TYPE, nameVersion, newest, renderIndex, sortNewestFirst, type IndexEntries } from './index-model.js';
+import { mergeIndexText } from './index-text.js';
+import { FirstWins, INDEX_TYPE, isMap, JSON_TYPE, nameVersion, newest, renderIndex, sortNewestFirst } from './index-model.js';
 import { parseHelmPath } from './paths.js';
 import { parseYaml, YamlError, type YamlMap, type YamlValue } from './yaml.js';
 
@@ -23,8 +24,9 @@ function memberIndex(d: MemberDocument): YamlMap {
  * from the first member that has it. The virtual repository caches the result by the members' bytes.
  */
 function mergeIndexes(docs: MemberDocument[]): Buffer {
-  const entries: IndexEntries = new Map();
-  const seen = new Set<string>();
+  const fast = mergeIndexText(docs.map((d) => d.body));
+  if (fast) return fast;
+  const entries = new FirstWins<YamlMap>();
   const times: string[] = [];
   for (const d of docs) {
     const doc = memberIndex(d);
@@ -33,17 +35,11 @@ function mergeIndexes(docs: MemberDocument[]): Buffer {
       if (!Array.isArray(list)) continue;
       for (const rec of list) {
         const nv = nameVersion(rec, key);
-        if (!nv || !isMap(rec)) continue;
-        const id = `${nv.name}\0${nv.version}`;
-        if (seen.has(id)) continue;
-        seen.add(id);
-        let l = entries.get(key);
-        if (!l) entries.set(key, (l = []));
-        l.push(rec);
+        if (nv && isMap(rec)) entries.add(key, nv.name, nv.version, rec);
       }
     }
   }
-  return renderIndex(entries, newest(times));
+  return renderIndex(entries.lists, newest(times));
 }
 
 function parseJson(d: MemberDocument): unknown {
@@ -59,17 +55,13 @@ function mergeApi(path: string, docs: MemberDocument[]): Buffer {
   const p = parseHelmPath(path);
   const json = docs.filter((d) => d.contentType?.startsWith(JSON_TYPE)).map(parseJson);
   if (p.kind === 'api-version') return Buffer.from(JSON.stringify(json.find((j) => j && typeof j === 'object') ?? null));
-  const lists = new Map<string, YamlMap[]>();
-  const seen = new Set<string>();
+  const charts = new FirstWins<YamlMap>();
+  const lists = charts.lists;
   const add = (name: string, versions: unknown) => {
     if (!Array.isArray(versions)) return;
     for (const v of versions as YamlValue[]) {
       const nv = nameVersion(v, name);
-      if (!nv || !isMap(v) || seen.has(`${name}\0${nv.version}`)) continue;
-      seen.add(`${name}\0${nv.version}`);
-      let l = lists.get(name);
-      if (!l) lists.set(name, (l = []));
-      l.push(v);
+      if (nv && isMap(v)) charts.add(name, name, nv.version, v);
     }
   };
   for (const j of json) {

@@ -63,7 +63,8 @@ const SPACE = 32;
 const HASH = 35;
 const TAB = 9;
 
-function plainValue(s: string): YamlValue {
+/** A plain scalar's value: `null`/`~`/empty are null, `true`/`false` booleans, everything else the text itself. */
+export function plainValue(s: string): YamlValue {
   switch (s) {
     case '':
     case '~':
@@ -446,13 +447,30 @@ const NUMBERISH = [
   /^\.(?:nan|NaN|NAN)$/,
   /^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}/,
 ];
-const PLAIN_SAFE = /^[A-Za-z0-9_./][A-Za-z0-9 _./:@+=,()~^$%&!?;<>*-]*$/;
+const charSet = (chars: string) => {
+  const t = new Uint8Array(128);
+  for (const c of chars) t[c.charCodeAt(0)] = 1;
+  return t;
+};
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+/** Plain scalars: a first character from PLAIN_FIRST, the rest from PLAIN_REST (no `#`, quotes, brackets…). */
+const PLAIN_FIRST = charSet(`${ALNUM}_./`);
+const PLAIN_REST = charSet(`${ALNUM} _./:@+=,()~^$%&!?;<>*-`);
 
 function needsQuotes(s: string): boolean {
-  if (s === '' || !PLAIN_SAFE.test(s) || s.endsWith(' ') || s.endsWith(':') || s.includes(': ') || s.includes(' #')) return true;
-  if (s.length <= 5 && RESERVED.test(s)) return true;
-  // Every number (and timestamp) form starts with a digit, a sign or a dot.
+  const n = s.length;
+  if (n === 0) return true;
+  // One pass over the characters (indexes are tens of MB of scalars): the plain character set, no `: `.
   const c = s.charCodeAt(0);
+  if (c >= 128 || !PLAIN_FIRST[c]) return true;
+  for (let i = 1; i < n; i++) {
+    const x = s.charCodeAt(i);
+    if (x >= 128 || !PLAIN_REST[x] || (x === 32 && s.charCodeAt(i - 1) === 58)) return true;
+  }
+  const last = s.charCodeAt(n - 1);
+  if (last === 32 || last === 58) return true;
+  if (n <= 5 && RESERVED.test(s)) return true;
+  // Every number (and timestamp) form starts with a digit, a sign or a dot.
   if (!((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46)) return false;
   return NUMBERISH.some((r) => r.test(s));
 }
@@ -462,60 +480,77 @@ function quote(s: string): string {
   return JSON.stringify(s).replace(/[\u007f-\u009f\u2028\u2029\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** A mapping key or string as `emitYaml` writes it: plain when that reads back as the same string, else quoted. */
+export const emitKey = (s: string): string => (needsQuotes(s) ? quote(s) : s);
+
 function scalar(v: YamlValue): string {
   if (v === null) return 'null';
   if (typeof v === 'boolean' || typeof v === 'number') return String(v);
-  if (typeof v === 'string') return needsQuotes(v) ? quote(v) : v;
+  if (typeof v === 'string') return emitKey(v);
   throw new Error('not a scalar');
 }
 
 const isMap = (v: YamlValue): v is YamlMap => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const PADS: string[] = [];
+const pad = (n: number) => (PADS[n] ??= ' '.repeat(n));
+const hasKeys = (m: YamlMap) => Object.keys(m).length > 0;
 
 /**
  * Block-style YAML as Go's emitters write it (sequences under a key at the key's indentation), strings quoted
  * whenever a plain scalar could read as something else.
  */
 export function emitYaml(root: YamlValue): string {
-  const out: string[] = [];
-  const pad = (n: number) => ' '.repeat(n);
+  // One growing string (V8 concatenates by reference) and the few distinct keys rendered once.
+  let out = '';
+  const keys = new Map<string, string>();
+  const key = (k: string) => {
+    let q = keys.get(k);
+    if (q === undefined) {
+      q = `${emitKey(k)}:`;
+      if (keys.size < 10_000) keys.set(k, q);
+    }
+    return q;
+  };
 
   const emitMap = (m: YamlMap, indent: number, firstPrefix: string | undefined) => {
     let first = true;
     for (const k of Object.keys(m)) {
       const v = m[k]!;
-      const head = (first && firstPrefix !== undefined ? firstPrefix : pad(indent)) + (needsQuotes(k) ? quote(k) : k) + ':';
+      const head = (first && firstPrefix !== undefined ? firstPrefix : pad(indent)) + key(k);
       first = false;
       if (Array.isArray(v)) {
-        if (v.length === 0) out.push(`${head} []\n`);
+        if (v.length === 0) out += `${head} []\n`;
         else {
-          out.push(`${head}\n`);
+          out += `${head}\n`;
           emitSeq(v, indent);
         }
       } else if (isMap(v)) {
-        if (Object.keys(v).length === 0) out.push(`${head} {}\n`);
+        if (!hasKeys(v)) out += `${head} {}\n`;
         else {
-          out.push(`${head}\n`);
+          out += `${head}\n`;
           emitMap(v, indent + 2, undefined);
         }
-      } else out.push(`${head} ${scalar(v)}\n`);
+      } else out += `${head} ${scalar(v)}\n`;
     }
-    if (first) out.push(`${firstPrefix ?? pad(indent)}{}\n`);
+    if (first) out += `${firstPrefix ?? pad(indent)}{}\n`;
   };
 
   const emitSeq = (a: YamlValue[], indent: number) => {
+    const p = pad(indent);
     for (const v of a) {
-      if (isMap(v) && Object.keys(v).length > 0) emitMap(v, indent + 2, `${pad(indent)}- `);
+      if (isMap(v) && hasKeys(v)) emitMap(v, indent + 2, `${p}- `);
       else if (Array.isArray(v) && v.length > 0) {
-        out.push(`${pad(indent)}-\n`);
+        out += `${p}-\n`;
         emitSeq(v, indent + 2);
-      } else if (Array.isArray(v)) out.push(`${pad(indent)}- []\n`);
-      else if (isMap(v)) out.push(`${pad(indent)}- {}\n`);
-      else out.push(`${pad(indent)}- ${scalar(v)}\n`);
+      } else if (Array.isArray(v)) out += `${p}- []\n`;
+      else if (isMap(v)) out += `${p}- {}\n`;
+      else out += `${p}- ${scalar(v)}\n`;
     }
   };
 
   if (isMap(root)) emitMap(root, 0, undefined);
   else if (Array.isArray(root)) emitSeq(root, 0);
-  else out.push(`${scalar(root)}\n`);
-  return out.join('');
+  else out += `${scalar(root)}\n`;
+  return out;
 }
