@@ -3,6 +3,7 @@ import type { ChartMetadata } from '../src/formats/helm/chart.js';
 import { mergeIndexText } from '../src/formats/helm/index-text.js';
 import { FirstWins, isMap, nameVersion, newest, renderIndex, versionRecord } from '../src/formats/helm/index-model.js';
 import { parseYaml, type YamlMap } from '../src/formats/helm/yaml.js';
+import { rng } from './helpers/random.js';
 
 /** The merge by meaning: parse every member, first member wins a name+version, emit again. */
 function mergeParsed(bodies: Buffer[]): Buffer {
@@ -22,15 +23,6 @@ function mergeParsed(bodies: Buffer[]): Buffer {
   return renderIndex(entries.lists, newest(times));
 }
 
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 const awkward = ['plain', 'with: colon', "it's", '"quoted"', '#hash', 'yes', '1.0', '', ' lead', 'ünï', 'a\nb', '- dash', '{brace}', 'null'];
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mergePackuments, renderPackument, storedPackument } from '../src/formats/npm/packument-stream.js';
 import { JsonScan, JsonSyntaxError } from '../src/formats/shared/json-scan.js';
+import { rng } from './helpers/random.js';
 
 /** Accepts exactly when JSON.parse does. */
 function accepts(text: string): boolean {
@@ -21,16 +22,6 @@ function parses(text: string): boolean {
   }
 }
 
-/** A deterministic pseudo-random source, so a failure names a reproducible seed. */
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 function randomValue(r: () => number, depth = 0): unknown {
   const k = Math.floor(r() * (depth > 3 ? 4 : 6));
