@@ -26,6 +26,8 @@ command -v zip >/dev/null 2>&1 || need+=(zip)
 [ -x /usr/bin/createrepo_c ] || need+=(createrepo-c)
 [ -x /usr/bin/dnf ] || need+=(dnf)
 [ -d /usr/lib/python3/dist-packages/dnf-plugins ] || need+=(dnf-plugins-core)
+# Compose v1 validates the compose files against the compose schema without a Docker engine.
+[ -x /usr/bin/docker-compose ] || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "test-deps: missing ${need[*]} and not root; install them with apt-get (tests that need them will fail)" >&2
@@ -33,6 +35,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   echo "test-deps: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Wait for another apt run (an unattended upgrade, a second checkout installing) instead of failing on its lock.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
