@@ -1,15 +1,21 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build with dev dependencies, ship only production dependencies on Debian bookworm slim
-# (the uWebSockets.js binary needs glibc).
-FROM node:20-bookworm-slim AS build
+# (the uWebSockets.js binary needs glibc). NODE_IMAGE is only overridden where Docker Hub is unreachable
+# (e2e-docker/run-image.sh builds a stand-in of the same Debian and Node).
+ARG NODE_IMAGE=node:20-bookworm-slim
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+# uWebSockets.js ships binaries for every platform and Node ABI (≈ 90 MB): keep the one this image loads.
+RUN npx tsc -p tsconfig.json && npm prune --omit=dev \
+ && keep="uws_linux_$(node -p process.arch)_$(node -p process.versions.modules).node" \
+ && test -f "node_modules/uWebSockets.js/binaries/$keep" \
+ && find node_modules/uWebSockets.js/binaries -name 'uws_*.node' ! -name "$keep" -delete
 
-FROM node:20-bookworm-slim
+FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
     ARTIFACTAPI_DATA_DIR=/data \
     PORT=8080

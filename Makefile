@@ -33,6 +33,11 @@ e2e: build deps
 docker-e2e: install
 	./e2e-docker/run-docker.sh
 
+## image-e2e: the same suite against the image built from the Dockerfile, run by podman (no Docker engine needed)
+.PHONY: image-e2e
+image-e2e: install deps
+	./e2e-docker/run-image.sh
+
 lint: install
 	npx tsc -p tsconfig.json --noEmit
 
