@@ -14,7 +14,7 @@ import { startArtifactapi } from './lib/servers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const N = Number(process.argv[2] ?? 100);
-const REPS = 3;
+const REPS = Number(process.env.BENCH_REPS ?? 3);
 const work = mkdtempSync(join(tmpdir(), 'aa-bench-fmt-'));
 chmodSync(work, 0o755);
 const www = join(work, 'www');

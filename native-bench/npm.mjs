@@ -17,7 +17,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const N = Number(process.argv[2] ?? 200);
 const BIG_MIB = Number(process.argv[3] ?? 20);
-const REPS = 3;
+const REPS = Number(process.env.BENCH_REPS ?? 3);
 const work = mkdtempSync(join(tmpdir(), 'aa-bench-npm-'));
 const log = (...a) => console.error('[npm]', ...a);
 
@@ -98,9 +98,11 @@ for (let i = 0; i < N; i++) {
 const versions = {};
 const filler = 'x'.repeat(2000);
 let k = 0;
-while (JSON.stringify(versions).length < BIG_MIB * 1024 * 1024) {
+// The size is summed per entry: stringifying the whole growing object each time is quadratic (minutes at 20 MiB).
+for (let size = 0; size < BIG_MIB * 1024 * 1024; ) {
   const v = `0.0.${k++}`;
   versions[v] = { name: 'bench-big', version: v, description: filler, dist: { integrity: 'sha512-AAAA', shasum: '0'.repeat(40), tarball: `${upstream.url}/bench-big/-/bench-big-${v}.tgz` } };
+  size += JSON.stringify(versions[v]).length + v.length + 4;
 }
 // Verdaccio takes one version per publish: publish one, then grow its stored document in place.
 await publish(upstream, 'bench-big', '1.0.0');

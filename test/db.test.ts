@@ -10,7 +10,7 @@ import {
   insertArtifact,
   listArtifacts,
   prefixUpperBound,
-  touchArtifact,
+  touchArtifacts,
   upsertArtifact,
   type ArtifactInput,
 } from '../src/db/artifacts-table.js';
@@ -31,7 +31,9 @@ import {
 import { deleteSetting, getSetting, setSetting, setSettingIfAbsent } from '../src/db/settings-table.js';
 import type { Database } from '../src/db/types.js';
 import { HttpError } from '../src/errors.js';
+import { AccessRecorder } from '../src/repos/access-recorder.js';
 import { testDatabases } from './helpers/db.js';
+import { createLogger } from '../src/log.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const hex = (n: number) => n.toString(16).padStart(64, '0');
@@ -425,18 +427,42 @@ describe.each(testDatabases())('database on $name', (driver) => {
       expect(again.previousSha256).toBe(shaB);
     });
 
-    it('touches last_accessed_at at most once per interval', async () => {
-      await insertArtifact(db, artifact(repoId, 'touch/me', shaA, 10));
+    it('touches last_accessed_at of many paths at once, at most once per interval', async () => {
       const hourAgo = new Date(Date.now() - 3_600_000);
-      await db.query('UPDATE artifacts SET last_accessed_at = $3 WHERE repo_id = $1 AND path = $2', [repoId, 'touch/me', hourAgo]);
-      await touchArtifact(db, repoId, 'touch/me');
-      const t1 = (await getArtifact(db, repoId, 'touch/me'))!.lastAccessedAt;
+      for (const p of ['touch/me', 'touch/too', 'touch/not']) {
+        await insertArtifact(db, artifact(repoId, p, shaA, 10));
+        await db.query('UPDATE artifacts SET last_accessed_at = $3 WHERE repo_id = $1 AND path = $2', [repoId, p, hourAgo]);
+      }
+      const at = async (p: string) => (await getArtifact(db, repoId, p))!.lastAccessedAt;
+      await touchArtifacts(db, repoId, ['touch/me', 'touch/too', 'touch/absent']);
+      const t1 = await at('touch/me');
       expect(t1.getTime()).toBeGreaterThan(hourAgo.getTime() + 3_000_000);
+      expect((await at('touch/too')).getTime()).toBeGreaterThan(hourAgo.getTime() + 3_000_000);
+      expect(await at('touch/not')).toEqual(hourAgo);
       await sleep(5);
-      await touchArtifact(db, repoId, 'touch/me');
-      expect((await getArtifact(db, repoId, 'touch/me'))!.lastAccessedAt).toEqual(t1);
-      await touchArtifact(db, repoId, 'touch/me', 0);
-      expect((await getArtifact(db, repoId, 'touch/me'))!.lastAccessedAt.getTime()).toBeGreaterThan(t1.getTime());
+      await touchArtifacts(db, repoId, ['touch/me']);
+      expect(await at('touch/me')).toEqual(t1);
+      await touchArtifacts(db, repoId, ['touch/me'], 0);
+      expect((await at('touch/me')).getTime()).toBeGreaterThan(t1.getTime());
+    });
+
+    it('AccessRecorder: reads recorded on the hot path reach the table in batches (1,200 paths, repeats folded)', async () => {
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      const paths = Array.from({ length: 1_200 }, (_, i) => `rec/${i}`);
+      for (const p of [...paths, 'rec/unread']) await insertArtifact(db, artifact(repoId, p, shaA, 10));
+      await db.query("UPDATE artifacts SET last_accessed_at = $2 WHERE repo_id = $1 AND path LIKE 'rec/%'", [repoId, hourAgo]);
+      const recorder = new AccessRecorder(db, createLogger('silent'));
+      for (const p of paths) recorder.record(repoId, p);
+      for (const p of paths.slice(0, 100)) recorder.record(repoId, p);
+      // Nothing is written on the request path: the rows are unchanged until the flush.
+      expect((await getArtifact(db, repoId, 'rec/7'))!.lastAccessedAt).toEqual(hourAgo);
+      await recorder.close();
+      const [{ n }] = await db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM artifacts WHERE repo_id = $1 AND path LIKE 'rec/%' AND last_accessed_at > $2",
+        [repoId, new Date(hourAgo.getTime() + 3_000_000)],
+      );
+      expect(n).toBe(1_200);
+      expect((await getArtifact(db, repoId, 'rec/unread'))!.lastAccessedAt).toEqual(hourAgo);
     });
 
     it('deletes, returning what the path pointed to', async () => {

@@ -38,7 +38,7 @@ function stopper(p, cleanup) {
 export async function startArtifactapi({ engine, mode = 'embedded', label }) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'aa-bench-'));
-  const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', ARTIFACTAPI_DATA_DIR: dir, ARTIFACTAPI_ADMIN_TOKEN: TOKEN, ARTIFACTAPI_HTTP_ENGINE: engine, LOG_LEVEL: 'warn', ARTIFACTAPI_GC_INTERVAL_S: '0' };
+  const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', ARTIFACTAPI_DATA_DIR: dir, ARTIFACTAPI_ADMIN_TOKEN: TOKEN, ARTIFACTAPI_HTTP_ENGINE: engine, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ARTIFACTAPI_GC_INTERVAL_S: '0' };
   let s3;
   let schema;
   if (mode === 'server') {
@@ -61,7 +61,9 @@ export async function startArtifactapi({ engine, mode = 'embedded', label }) {
   // The server's own log (warnings and errors) goes to a file kept when BENCH_KEEP_LOGS is set.
   const { openSync } = await import('node:fs');
   const logFd = openSync(join(process.env.BENCH_KEEP_LOGS ?? dir, `artifactapi-${port}.log`), 'a');
-  const p = spawn(process.execPath, [join(root, 'dist', 'main.js'), 'serve'], { env, stdio: ['ignore', logFd, logFd] });
+  // BENCH_SERVER_NODE_ARGS: flags for the server's node only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const p = spawn(process.execPath, [...nodeArgs, join(root, 'dist', 'main.js'), 'serve'], { env, stdio: ['ignore', logFd, logFd] });
   await waitUp(`http://127.0.0.1:${port}/health`);
   const api = (body) => fetch(`http://127.0.0.1:${port}/api/v2/repositories`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   await api({ name: 'b', package_type: 'docker', repo_type: 'local' });

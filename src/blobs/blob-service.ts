@@ -160,7 +160,10 @@ export class BlobService {
     let body = this.small.get(blob.sha256);
     if (!body) {
       const parts: Buffer[] = [];
-      for await (const c of await this.store.read(blob.storageKey, undefined, signal)) parts.push(c as Buffer);
+      // The whole blob as an explicit range: a file stream then reads into a buffer of the blob's size, not its
+      // 1 MiB high-water mark (a megabyte of garbage per small read made the collector stall the server).
+      const whole = blob.size > 0 ? { start: 0, end: blob.size - 1 } : undefined;
+      for await (const c of await this.store.read(blob.storageKey, whole, signal)) parts.push(c as Buffer);
       body = Buffer.concat(parts);
       if (body.length !== blob.size) throw new Error(`blob ${blob.sha256} has ${body.length} bytes, metadata says ${blob.size}`);
       this.small.set(blob.sha256, body, body.length);

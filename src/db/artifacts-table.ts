@@ -104,14 +104,17 @@ export async function upsertArtifact(q: Queryable, a: ArtifactInput): Promise<Up
 }
 
 /**
- * Record a read for LRU eviction. Writes at most once per `minIntervalSeconds` per artifact, so a
- * hot path costs an index lookup, not a row version per hit.
+ * Record reads for LRU eviction (last_accessed_at), for many paths of one repository in one statement. An
+ * artifact is written at most once per `minIntervalSeconds`, so a hot path costs an index lookup, not a row
+ * version per hit.
  */
-export async function touchArtifact(q: Queryable, repoId: number, path: string, minIntervalSeconds = 60): Promise<void> {
+export async function touchArtifacts(q: Queryable, repoId: number, paths: string[], minIntervalSeconds = 60): Promise<void> {
+  if (paths.length === 0) return;
+  const list = paths.map((_, i) => `$${i + 3}`).join(', ');
   await q.query(
     `UPDATE artifacts SET last_accessed_at = now()
-      WHERE repo_id = $1 AND path = $2 AND last_accessed_at < now() - $3::integer * interval '1 second'`,
-    [repoId, path, minIntervalSeconds],
+      WHERE repo_id = $1 AND path IN (${list}) AND last_accessed_at < now() - $2::integer * interval '1 second'`,
+    [repoId, minIntervalSeconds, ...paths],
   );
 }
 

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Metrics } from '../api/metrics.js';
 import type { BlobService } from '../blobs/blob-service.js';
 import type { Cache, Lock } from '../cache/types.js';
-import { getArtifact, touchArtifact, upsertArtifact, type ArtifactRow } from '../db/artifacts-table.js';
+import { getArtifact, upsertArtifact, type ArtifactRow } from '../db/artifacts-table.js';
 import type { Database } from '../db/types.js';
 import { badGateway, HttpError, isAbort } from '../errors.js';
 import type { FormatContext, FormatProvider, UpstreamTarget } from '../formats/types.js';
@@ -98,7 +98,7 @@ export class RemoteEngine {
       const fresh = cls === 'immutable' || (row.expiresAt !== null && row.expiresAt.getTime() > Date.now());
       if (fresh) {
         this.d.metrics.cache.inc({ ...labels, result: 'hit' });
-        if (this.d.rows.shouldTouch(repo.id, path)) void touchArtifact(this.d.db, repo.id, path).catch(() => {});
+        this.d.rows.recordRead(repo.id, path);
         return storedServable(this.d.blobs, row, 'cache');
       }
       return this.revalidate(fmt, ctx, path, row, req);
@@ -250,7 +250,7 @@ export class RemoteEngine {
       if (res.status === 304 && cached) {
         res.body.resume();
         const row = await upsertArtifact(this.d.db, { ...cached, expiresAt: new Date(Date.now() + this.ttlSeconds(repo) * 1000), fetchedAt: new Date() });
-        await this.d.rows.changed(repo.id, path);
+        await this.d.rows.changed(repo.id, path, row);
         this.d.metrics.cache.inc({ repo: repo.name, result: 'revalidated' });
         this.downloads.delete(key);
         finish();
@@ -338,7 +338,7 @@ export class RemoteEngine {
       }
       const blob = await this.d.blobs.adoptFile(spool.path, digests.sha256!, size);
       const now = new Date();
-      await upsertArtifact(this.d.db, {
+      const row = await upsertArtifact(this.d.db, {
         repoId: repo.id,
         path,
         sha256: blob.sha256,
@@ -352,7 +352,7 @@ export class RemoteEngine {
         fetchedAt: now,
         expiresAt: cls === 'mutable' ? new Date(now.getTime() + this.ttlSeconds(repo) * 1000) : null,
       });
-      await this.d.rows.changed(repo.id, path);
+      await this.d.rows.changed(repo.id, path, row);
       // Only now may readers deliver the last byte: a client that saw a complete body can rely on the cache
       // holding exactly those bytes.
       spool.finish();

@@ -112,6 +112,8 @@ export class GarbageCollector {
 
   /** Remote repositories with `cache_max_age_seconds` / `cache_max_bytes`: least recently used entries go first. */
   private async evictRemoteCaches(dryRun: boolean): Promise<number> {
+    // Reads recorded here but not yet written count: what was just read is not the least recently used.
+    await this.d.rows.flushReads();
     let n = 0;
     for (const r of this.d.repos()) {
       if (r.repoType !== 'remote') continue;

@@ -31,6 +31,9 @@ export const DEFAULT_TUNING: StreamTuning = {
   maxBuffered: 4 * 1024 * 1024,
 };
 
+/** Capacity of a stream's first batch (see addToBatch). */
+const FIRST_BATCH = 64 * 1024;
+
 /** True when the Buffer is the whole of an ArrayBuffer that may be handed to another thread. */
 function ownsWholeBuffer(b: Uint8Array): boolean {
   return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer);
@@ -71,6 +74,7 @@ export class PooledHashStream extends Transform implements HashingStream {
   private inFlight = 0;
   private batch: Buffer | undefined;
   private batchLen = 0;
+  private batchesPosted = 0;
   private batchTimer: NodeJS.Immediate | undefined;
   private heldWrite: TransformCallback | undefined;
   private heldFlush: TransformCallback | undefined;
@@ -176,10 +180,12 @@ export class PooledHashStream extends Transform implements HashingStream {
   private addToBatch(chunk: Buffer): void {
     const target = this.tuning.coalesceTarget;
     if (this.batch && this.batchLen + chunk.byteLength > this.batch.byteLength) this.postBatch();
-    this.batch ??= Buffer.allocUnsafeSlow(target);
+    // Most streams are small (documents, small files): the first batch is sized for them, so such a stream does not
+    // allocate (and leave to the collector) a whole coalesceTarget. A stream that goes on gets full-size batches.
+    this.batch ??= Buffer.allocUnsafeSlow(this.batchesPosted === 0 ? Math.min(target, Math.max(FIRST_BATCH, chunk.byteLength)) : target);
     chunk.copy(this.batch, this.batchLen);
     this.batchLen += chunk.byteLength;
-    if (this.batchLen >= target - this.tuning.coalesceCopiedBelow) this.postBatch();
+    if (this.batchLen >= Math.min(target - this.tuning.coalesceCopiedBelow, this.batch.byteLength)) this.postBatch();
     // A slow trickle still goes out at the end of this event-loop turn: batching must not delay the bytes.
     else this.batchTimer ??= setImmediate(this.onBatchTimer);
   }
@@ -198,6 +204,7 @@ export class PooledHashStream extends Transform implements HashingStream {
     const len = this.batchLen;
     if (!batch || len === 0) return;
     this.batchLen = 0;
+    this.batchesPosted++;
     if (len >= batch.byteLength / 2) {
       this.batch = undefined;
       this.post(batch.subarray(0, len));

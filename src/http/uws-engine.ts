@@ -87,6 +87,8 @@ class UwsBody {
     private readonly live: () => boolean,
     /** Whether the head announced a body (Content-Length > 0, or Transfer-Encoding). */
     expectBody: boolean,
+    /** The announced Content-Length, if any: a small body gets a buffer of its size, not a whole BODY_CHUNK. */
+    private readonly expectedLength?: number,
   ) {
     // uWS reports the (empty) end of a body-less request only after the handler ran, and on a reused connection
     // not before a quick answer is out: known from the head, such a request does not look like an unread upload
@@ -116,18 +118,20 @@ class UwsBody {
   onData(ab: ArrayBuffer, isLast: boolean): void {
     if (this.done || this.readable.destroyed) return;
     const src = new Uint8Array(ab);
+    const copiedBefore = this.received;
     this.received += src.length;
     let off = 0;
     while (off < src.length) {
       if (!this.acc) {
-        this.acc = Buffer.allocUnsafeSlow(BODY_CHUNK);
+        const left = this.expectedLength !== undefined ? this.expectedLength - copiedBefore - off : 0;
+        this.acc = Buffer.allocUnsafeSlow(left > 0 ? Math.min(BODY_CHUNK, left) : BODY_CHUNK);
         this.accLen = 0;
       }
-      const n = Math.min(BODY_CHUNK - this.accLen, src.length - off);
+      const n = Math.min(this.acc.length - this.accLen, src.length - off);
       this.acc.set(off === 0 && n === src.length ? src : src.subarray(off, off + n), this.accLen);
       this.accLen += n;
       off += n;
-      if (this.accLen === BODY_CHUNK) {
+      if (this.accLen === this.acc.length) {
         const full = this.acc;
         this.acc = undefined;
         this.push(full, isLast && off === src.length);
@@ -368,7 +372,8 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
 
     const te = headers['transfer-encoding'];
     const cl = headers['content-length'];
-    const body = new UwsBody(res, () => !out.finished, te !== undefined || (cl !== undefined && cl.trim() !== '0'));
+    const announced = te === undefined && cl !== undefined && /^\s*\d{1,15}\s*$/.test(cl) ? Number(cl) : undefined;
+    const body = new UwsBody(res, () => !out.finished, te !== undefined || (cl !== undefined && cl.trim() !== '0'), announced);
     const out: UwsResponseAdapter = new UwsResponseAdapter(res, head.method === 'HEAD', id, body, () => {
       const err = new AbortedError('client went away');
       ac.abort(err);

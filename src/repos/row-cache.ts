@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type { Cache } from '../cache/types.js';
 import { getArtifact, type ArtifactRow } from '../db/artifacts-table.js';
 import type { Database } from '../db/types.js';
 import type { Logger } from '../log.js';
+import { AccessRecorder } from './access-recorder.js';
 
 const CHANNEL = 'artifacts-changed';
 const MAX_ENTRIES = 200_000;
@@ -27,30 +29,42 @@ export class ArtifactRowCache {
   private readonly generations = new Map<number, number>();
   private epoch = 0;
   private unsubscribe: (() => Promise<void>) | undefined;
+  private readonly reads: AccessRecorder;
+  /** Tags this replica's announcements: it has applied them already, its own echo must not drop what it cached. */
+  private readonly origin = randomUUID();
 
   constructor(
     private readonly db: Database,
     private readonly cache: Cache,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.reads = new AccessRecorder(db, log, TOUCH_EVERY_MS / 1000);
+  }
 
   async init(): Promise<void> {
-    this.unsubscribe = await this.cache.subscribe(CHANNEL, (m) => this.drop(m));
+    this.unsubscribe = await this.cache.subscribe(CHANNEL, (m) => this.onMessage(m));
   }
 
   async close(): Promise<void> {
     await this.unsubscribe?.();
+    await this.reads.close();
   }
 
   private key(repoId: number, path: string): string {
     return `${repoId}:${this.generations.get(repoId) ?? 0}:${path}`;
   }
 
-  private drop(message: string): void {
+  /** `{repoId}\t{path or *}\t{origin}` from any replica. */
+  private onMessage(message: string): void {
+    const first = message.indexOf('\t');
+    const last = message.lastIndexOf('\t');
+    if (first <= 0 || last <= first) return;
+    if (message.slice(last + 1) === this.origin) return;
+    this.drop(Number(message.slice(0, first)), message.slice(first + 1, last));
+  }
+
+  private drop(repoId: number, path: string): void {
     this.epoch++;
-    const tab = message.indexOf('\t');
-    const repoId = Number(message.slice(0, tab));
-    const path = message.slice(tab + 1);
     if (path === '*') this.generations.set(repoId, (this.generations.get(repoId) ?? 0) + 1);
     else this.entries.delete(this.key(repoId, path));
   }
@@ -72,27 +86,47 @@ export class ArtifactRowCache {
     return row;
   }
 
-  /** Whether a read should record an access now (see TOUCH_EVERY_MS); true at most once a minute per entry. */
-  shouldTouch(repoId: number, path: string): boolean {
+  /** A read of a cached artifact, for LRU eviction: recorded at most once a minute per entry, written in batches. */
+  recordRead(repoId: number, path: string): void {
     const e = this.entries.get(this.key(repoId, path));
     const now = Date.now();
-    if (e && now - e.touchedAt < TOUCH_EVERY_MS) return false;
+    if (e && now - e.touchedAt < TOUCH_EVERY_MS) return;
     if (e) e.touchedAt = now;
-    return true;
+    this.reads.record(repoId, path);
   }
 
-  /** An artifact was written or deleted: forget it here at once, and on every replica. */
-  async changed(repoId: number, path: string): Promise<void> {
-    await this.announce(`${repoId}\t${path}`);
+  /** Writes the reads recorded so far (garbage collection reads last_accessed_at). */
+  flushReads(): Promise<void> {
+    return this.reads.flush();
+  }
+
+  /**
+   * An artifact was written or deleted: forget it at once here and on every replica. A writer may pass the row it
+   * wrote, so the next read here needs no query; a row cached meanwhile from a later write is kept.
+   */
+  async changed(repoId: number, path: string, written?: ArtifactRow): Promise<void> {
+    const key = this.key(repoId, path);
+    const before = this.entries.get(key);
+    this.drop(repoId, path);
+    const epoch = this.epoch;
+    await this.publish(repoId, path);
+    // Any invalidation since (another write here or elsewhere) makes the written row possibly stale: leave it out.
+    if (!written || epoch !== this.epoch) return;
+    if (before && before.row.updatedAt.getTime() > written.updatedAt.getTime()) return;
+    const at = Date.now();
+    this.entries.set(key, { row: written, at, touchedAt: at });
+    if (this.entries.size > MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
   }
 
   /** Many artifacts of a repository changed (garbage collection, bulk deletes). */
   async changedRepo(repoId: number): Promise<void> {
-    await this.announce(`${repoId}\t*`);
+    this.drop(repoId, '*');
+    await this.publish(repoId, '*');
   }
 
-  private async announce(message: string): Promise<void> {
-    this.drop(message);
-    await this.cache.publish(CHANNEL, message).catch((err) => this.log.warn({ err: (err as Error).message }, 'could not announce an artifact change; other replicas may serve it for up to 30 s'));
+  private async publish(repoId: number, path: string): Promise<void> {
+    await this.cache
+      .publish(CHANNEL, `${repoId}\t${path}\t${this.origin}`)
+      .catch((err) => this.log.warn({ err: (err as Error).message }, 'could not announce an artifact change; other replicas may serve it for up to 30 s'));
   }
 }
