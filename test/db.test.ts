@@ -14,7 +14,7 @@ import {
   upsertArtifact,
   type ArtifactInput,
 } from '../src/db/artifacts-table.js';
-import { deleteBlobIfUnreferenced, getBlob, insertBlobIfAbsent } from '../src/db/blobs-table.js';
+import { deleteBlobIfUnreferenced, getBlob, upsertBlob } from '../src/db/blobs-table.js';
 import { isForeignKeyViolation, sqlState } from '../src/db/errors.js';
 import { openDatabase } from '../src/db/index.js';
 import { MIGRATIONS, MigrationError, migrate, type Migration } from '../src/db/migrations.js';
@@ -348,20 +348,22 @@ describe.each(testDatabases())('database on $name', (driver) => {
   });
 
   describe('blobs table', () => {
-    it('inserts once per digest and returns the existing row afterwards', async () => {
+    it('inserts once per digest; afterwards the existing row wins and is marked as just used', async () => {
       const sha = hex(1001);
-      const first = await insertBlobIfAbsent(db, { sha256: sha, size: 5_000_000_000_000, storageKey: 'k/first' });
+      const first = await upsertBlob(db, { sha256: sha, size: 5_000_000_000_000, storageKey: 'k/first' });
       expect(first).toMatchObject({ sha256: sha, size: 5_000_000_000_000, storageKey: 'k/first' });
       expect(first.createdAt).toBeInstanceOf(Date);
-      const second = await insertBlobIfAbsent(db, { sha256: sha, size: 5_000_000_000_000, storageKey: 'k/second' });
-      expect(second).toEqual(first);
-      expect(await getBlob(db, sha)).toEqual(first);
+      await db.query("UPDATE blobs SET created_at = now() - interval '1 day' WHERE sha256 = $1", [sha]);
+      const second = await upsertBlob(db, { sha256: sha, size: 5_000_000_000_000, storageKey: 'k/second' });
+      expect(second).toMatchObject({ sha256: sha, size: 5_000_000_000_000, storageKey: 'k/first' });
+      expect(second.createdAt.getTime()).toBeGreaterThan(Date.now() - 60_000);
+      expect(await getBlob(db, sha)).toEqual(second);
       expect(await getBlob(db, hex(1002))).toBeNull();
     });
 
     it('works inside a transaction and concurrently', async () => {
       const sha = hex(1003);
-      const rows = await Promise.all([1, 2, 3, 4].map((i) => db.transaction((tx) => insertBlobIfAbsent(tx, { sha256: sha, size: 1, storageKey: `k/${i}` }))));
+      const rows = await Promise.all([1, 2, 3, 4].map((i) => db.transaction((tx) => upsertBlob(tx, { sha256: sha, size: 1, storageKey: `k/${i}` }))));
       expect(new Set(rows.map((r) => r.storageKey)).size).toBe(1);
     });
 
@@ -369,8 +371,8 @@ describe.each(testDatabases())('database on $name', (driver) => {
       const repo = await insertRepository(db, repoInput(unique('gc')));
       const used = hex(1004);
       const unused = hex(1005);
-      await insertBlobIfAbsent(db, { sha256: used, size: 3, storageKey: 'k/used' });
-      await insertBlobIfAbsent(db, { sha256: unused, size: 4, storageKey: 'k/unused' });
+      await upsertBlob(db, { sha256: used, size: 3, storageKey: 'k/used' });
+      await upsertBlob(db, { sha256: unused, size: 4, storageKey: 'k/unused' });
       await insertArtifact(db, artifact(repo.id, 'f', used, 3));
       expect(await deleteBlobIfUnreferenced(db, used)).toBeNull();
       expect(await getBlob(db, used)).not.toBeNull();
@@ -386,8 +388,8 @@ describe.each(testDatabases())('database on $name', (driver) => {
     const shaB = hex(2002);
     beforeAll(async () => {
       repoId = (await insertRepository(db, repoInput(unique('arts')))).id;
-      await insertBlobIfAbsent(db, { sha256: shaA, size: 10, storageKey: 'blobs/a' });
-      await insertBlobIfAbsent(db, { sha256: shaB, size: 6_000_000_000, storageKey: 'blobs/b' });
+      await upsertBlob(db, { sha256: shaA, size: 10, storageKey: 'blobs/a' });
+      await upsertBlob(db, { sha256: shaB, size: 6_000_000_000, storageKey: 'blobs/b' });
     });
 
     it('inserts once, with the blob storage key joined, and reads back', async () => {

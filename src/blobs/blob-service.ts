@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { badRequest, HttpError } from '../errors.js';
 import type { Database, Queryable } from '../db/types.js';
-import { getBlob, insertBlobIfAbsent, refreshBlob, type BlobRow } from '../db/blobs-table.js';
+import { getBlob, refreshBlob, upsertBlob, type BlobRow } from '../db/blobs-table.js';
 import type { DigestLocks } from './digest-locks.js';
 import type { Digests, HashAlgorithm, Hasher } from '../hashing/types.js';
 import { verifyDigests } from '../hashing/digest.js';
@@ -87,11 +87,7 @@ export class BlobService {
         open: (range) => staged.readStaged(range),
         commit: async (q: Queryable = this.db) => {
           done = true;
-          return this.locks.with(sha256, async () => {
-            const row = await this.commitStaged(q, sha256, size, () => staged.commit(sha256));
-            await refreshBlob(q, sha256);
-            return row;
-          });
+          return this.locks.with(sha256, () => this.commitStaged(q, sha256, size, () => staged.commit(sha256)));
         },
         discard: async () => {
           if (!done) await staged.abort();
@@ -108,8 +104,11 @@ export class BlobService {
   /** Adopt a complete local file (a remote download's spool) whose digest is already verified. */
   async adoptFile(path: string, sha256: string, size: number): Promise<BlobRow> {
     return this.locks.with(sha256, async () => {
-      const existing = await this.reuse(sha256);
-      if (existing) return existing;
+      // On the filesystem a duplicate costs a stat and an unlink (the store keeps the copy it has): no query first.
+      if (this.store.driver !== 'fs') {
+        const existing = await this.reuse(sha256);
+        if (existing) return existing;
+      }
       return this.commitStaged(this.db, sha256, size, () => this.store.putFile(path, sha256, size));
     });
   }
@@ -135,7 +134,7 @@ export class BlobService {
 
   private async commitStaged(q: Queryable, sha256: string, size: number, commit: () => Promise<{ key: string }>): Promise<BlobRow> {
     const { key } = await commit();
-    const row = await insertBlobIfAbsent(q, { sha256, size, storageKey: key });
+    const row = await upsertBlob(q, { sha256, size, storageKey: key });
     // Someone committed the same digest first under another key (s3): keep theirs, drop ours.
     if (row.storageKey !== key) await this.store.delete(key);
     return row;

@@ -15,23 +15,19 @@ export type NewBlob = Pick<BlobRow, 'sha256' | 'size' | 'storageKey'>;
 const COLUMNS = 'sha256, size, storage_key, created_at';
 
 /**
- * Record a stored blob. When the digest is already known the existing row wins and is returned
- * (compare its storageKey with yours to know whether your copy is redundant).
+ * Record a stored blob, or mark the known one as just (re)used (created_at = now(): garbage collection spares it
+ * for its grace period while the caller links it). When the digest is already known the existing row wins and is
+ * returned: compare its storageKey with yours to know whether your copy is redundant. One statement: ON CONFLICT
+ * DO UPDATE works on the latest committed row (and retries a conflicting row deleted meanwhile), so a concurrent
+ * writer's or collector's commit is never missed.
  */
-export async function insertBlobIfAbsent(q: Queryable, b: NewBlob): Promise<BlobRow> {
-  // Separate statements on purpose: a SELECT in the INSERT's own statement would use the snapshot
-  // from before a concurrent winner committed and could see nothing.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const [inserted] = await q.query(
-      `INSERT INTO blobs (sha256, size, storage_key) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING RETURNING ${COLUMNS}`,
-      [b.sha256, b.size, b.storageKey],
-    );
-    if (inserted) return toCamelRow<BlobRow>(inserted);
-    const existing = await getBlob(q, b.sha256);
-    if (existing) return existing;
-    // The conflicting row was garbage-collected between the two statements: insert again.
-  }
-  throw new Error(`blob ${b.sha256}: insert kept conflicting with a row that then disappeared`);
+export async function upsertBlob(q: Queryable, b: NewBlob): Promise<BlobRow> {
+  const [row] = await q.query(
+    `INSERT INTO blobs (sha256, size, storage_key) VALUES ($1, $2, $3)
+       ON CONFLICT (sha256) DO UPDATE SET created_at = now() RETURNING ${COLUMNS}`,
+    [b.sha256, b.size, b.storageKey],
+  );
+  return toCamelRow<BlobRow>(row!);
 }
 
 export async function getBlob(q: Queryable, sha256: string): Promise<BlobRow | null> {

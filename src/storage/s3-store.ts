@@ -17,6 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { S3Appender } from './s3-append.js';
 import type { AppendState, BlobStore, ByteRange, CommittedObject, ObjectStat, StagedWrite } from './types.js';
 
 export interface S3Config {
@@ -76,6 +77,7 @@ export class S3BlobStore implements BlobStore {
   readonly driver = 's3' as const;
   readonly client: S3Client;
   private readonly prefix: string;
+  private readonly appender: S3Appender;
 
   constructor(private readonly cfg: S3Config) {
     this.prefix = cfg.prefix ? cfg.prefix.replace(/\/?$/, '/') : '';
@@ -92,6 +94,13 @@ export class S3BlobStore implements BlobStore {
         httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 128 }),
         connectionTimeout: 10_000,
       }),
+    });
+    this.appender = new S3Appender({
+      client: this.client,
+      bucket: cfg.bucket,
+      newKey: () => this.newKey(),
+      read: (key) => this.read(key),
+      delete: (key) => this.delete(key),
     });
   }
 
@@ -162,6 +171,7 @@ export class S3BlobStore implements BlobStore {
   private segments(state: AppendState): Array<{ key: string; size: number }> {
     if (state.driver !== 's3') throw new Error('invalid s3 append state');
     for (const seg of state.segments) this.checkKey(seg.key);
+    if (state.multipart) this.checkKey(state.multipart.key);
     return state.segments;
   }
 
@@ -171,6 +181,28 @@ export class S3BlobStore implements BlobStore {
 
   async append(state: AppendState, body: Readable, signal?: AbortSignal): Promise<AppendState> {
     const segments = this.segments(state);
+    if (state.driver === 's3' && (state.multipart || segments.length > 0)) {
+      // A second or later append: into the multipart upload (see s3-append.ts).
+      const mp = state.multipart ?? (await this.appender.begin());
+      const before = mp.parts.reduce((n, p) => n + p.size, 0) + segments.reduce((n, s) => n + s.size, 0);
+      try {
+        const r = await this.appender.append(mp, segments, body, signal);
+        const size = r.mp.parts.reduce((n, p) => n + p.size, 0) + r.carry.reduce((n, s) => n + s.size, 0);
+        if (size === before) {
+          // An empty body changes nothing (and leaves no new upload behind).
+          if (!state.multipart) await this.appender.abort(mp);
+          await Promise.all(r.carry.map((seg) => this.delete(seg.key).catch(() => {})));
+          return state;
+        }
+        // The consumed segments are in parts now. Deleting them before the caller saved the new state is safe: a
+        // session that cannot be saved is over anyway (the reaper aborts the upload).
+        await Promise.all(segments.map((seg) => this.delete(seg.key).catch(() => {})));
+        return { driver: 's3', segments: r.carry, size: state.size + (size - before), multipart: r.mp };
+      } catch (err) {
+        if (!state.multipart) await this.appender.abort(mp);
+        throw err;
+      }
+    }
     const staged = this.stage();
     const onAbort = () => void staged.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -193,6 +225,7 @@ export class S3BlobStore implements BlobStore {
 
   async readAppended(state: AppendState): Promise<Readable> {
     const segments = this.segments(state);
+    if (state.driver === 's3' && state.multipart) throw new Error('the bytes of an unfinished multipart upload cannot be read back');
     const self = this;
     return Readable.from(
       (async function* () {
@@ -203,6 +236,11 @@ export class S3BlobStore implements BlobStore {
 
   async completeAppend(state: AppendState, _sha256: string): Promise<CommittedObject> {
     const segments = this.segments(state);
+    if (state.driver === 's3' && state.multipart) {
+      await this.appender.complete(state.multipart, segments);
+      await Promise.all(segments.map((seg) => this.delete(seg.key).catch(() => {})));
+      return { key: state.multipart.key, size: state.size };
+    }
     // The common case (one streamed PATCH): the segment is the blob, no copy.
     if (segments.length === 1) return { key: segments[0]!.key, size: state.size };
     const staged = this.stage({ sizeHint: state.size });
@@ -213,6 +251,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async abortAppend(state: AppendState): Promise<void> {
+    if (state.driver === 's3' && state.multipart) await this.appender.abort(state.multipart);
     await Promise.all(this.segments(state).map((seg) => this.delete(seg.key).catch(() => {})));
   }
 

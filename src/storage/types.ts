@@ -51,10 +51,16 @@ export type AppendState =
   /** One staging file, appended in place. */
   | { driver: 'fs'; file: string; size: number }
   /**
-   * One object per append (S3 cannot read back an unfinished multipart upload, and parts must be ≥ 5 MiB).
-   * A single segment becomes the blob as is; several are joined once at completion.
+   * S3: the first append is one object, which becomes the blob as is when nothing follows. From the second append
+   * on, bytes go into a multipart upload (`multipart`, 8 MiB parts); `segments` then holds what waits to lead the
+   * next part (parts must be ≥ 5 MiB). See s3-append.ts.
    */
-  | { driver: 's3'; segments: Array<{ key: string; size: number }>; size: number };
+  | {
+      driver: 's3';
+      segments: Array<{ key: string; size: number }>;
+      size: number;
+      multipart?: { key: string; uploadId: string; parts: Array<{ n: number; etag: string; size: number }> };
+    };
 
 export interface BlobStore {
   readonly driver: 'fs' | 's3';
@@ -62,7 +68,10 @@ export interface BlobStore {
   beginAppend(): Promise<AppendState>;
   /** Append a body; returns the new state (persist it before answering the client). */
   append(state: AppendState, body: import('node:stream').Readable, signal?: AbortSignal): Promise<AppendState>;
-  /** Every byte appended so far, in order (to recompute a hash the state does not carry). */
+  /**
+   * The bytes of a state with exactly one append, the only state whose hash state the session does not carry
+   * (registry/uploads.ts). After a second append, S3 cannot read them back (an unfinished multipart upload).
+   */
   readAppended(state: AppendState): Promise<import('node:stream').Readable>;
   /** Make the appended bytes the blob for `sha256` — without copying them. */
   completeAppend(state: AppendState, sha256: string): Promise<CommittedObject>;
