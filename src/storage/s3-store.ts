@@ -243,6 +243,7 @@ export class S3BlobStore implements BlobStore {
     }
     // The common case (one streamed PATCH): the segment is the blob, no copy.
     if (segments.length === 1) return { key: segments[0]!.key, size: state.size };
+    // Several segments without a multipart upload: a session saved before appends went into one; joined by a copy.
     const staged = this.stage({ sizeHint: state.size });
     await pipeline(await this.readAppended(state), staged.sink);
     const done = await staged.commit('');
