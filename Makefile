@@ -68,5 +68,12 @@ bench-rpm: build
 bench-helm: build deps
 	node native-bench/helm.mjs
 
+## bench-clients: package clients through remotes (npm vs Verdaccio's proxy, pip and go vs nginx) and small-file latency
+.PHONY: bench-clients
+bench-clients: build deps
+	node native-bench/npm.mjs
+	node native-bench/formats.mjs
+	node native-bench/small-files.mjs
+
 clean:
 	rm -rf dist
