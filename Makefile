@@ -23,6 +23,7 @@ deps:
 
 ## test: install what is needed and run the whole suite (every server-level test runs on both HTTP engines)
 test: build deps
+	npx tsc -p tsconfig.test.json
 	npx vitest run
 
 ## e2e: the black-box suite (e2e-docker/) against a natively started server-mode stack
@@ -40,6 +41,7 @@ image-e2e: install deps
 
 lint: install
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p tsconfig.test.json
 
 ## bench: artifactapi side by side with CNCF distribution and the machine's limits (native-bench/results/latest.md)
 bench: build deps

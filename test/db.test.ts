@@ -459,11 +459,11 @@ describe.each(testDatabases())('database on $name', (driver) => {
       // Nothing is written on the request path: the rows are unchanged until the flush.
       expect((await getArtifact(db, repoId, 'rec/7'))!.lastAccessedAt).toEqual(hourAgo);
       await recorder.close();
-      const [{ n }] = await db.query<{ n: number }>(
+      const [counted] = await db.query<{ n: number }>(
         "SELECT count(*)::int AS n FROM artifacts WHERE repo_id = $1 AND path LIKE 'rec/%' AND last_accessed_at > $2",
         [repoId, new Date(hourAgo.getTime() + 3_000_000)],
       );
-      expect(n).toBe(1_200);
+      expect(counted!.n).toBe(1_200);
       expect((await getArtifact(db, repoId, 'rec/unread'))!.lastAccessedAt).toEqual(hourAgo);
     });
 

@@ -87,7 +87,7 @@ http {
     await waitListening(port);
   };
   await start();
-  return {
+  const upstream: StaticUpstream = {
     url: `http://127.0.0.1:${port}`,
     root,
     port,
@@ -108,8 +108,9 @@ http {
       proc?.kill('SIGKILL');
     },
     async restart() {
-      await this.stop();
+      await upstream.stop();
       await start();
     },
   };
+  return upstream;
 }
