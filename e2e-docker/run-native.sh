@@ -12,10 +12,23 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+# A free port below the ephemeral range (32768+ here), so no outgoing connection can take it between this check and
+# the server's bind (that race once failed CI); distinct from the ports given as arguments.
+free_port() {
+  node -e "
+    const net = require('net');
+    const taken = new Set(process.argv.slice(1).map(Number));
+    const tryOne = () => {
+      const p = 20000 + Math.floor(Math.random() * 12000);
+      if (taken.has(p)) return tryOne();
+      const s = net.createServer().once('error', tryOne).listen(p, '127.0.0.1', () => { console.log(p); s.close(); });
+    };
+    tryOne();" "$@"
+}
 wait_http() { for _ in $(seq 1 150); do curl -sf -o /dev/null "$1" && return 0; sleep 0.2; done; echo "e2e: $1 did not come up" >&2; return 1; }
 
-up_port=$(free_port); s3_port=$(free_port); app_port=$(free_port); app2_port=$(free_port)
+up_port=$(free_port); s3_port=$(free_port "$up_port"); app_port=$(free_port "$up_port" "$s3_port")
+app2_port=$(free_port "$up_port" "$s3_port" "$app_port")
 chmod 755 "$work"
 cp -r e2e-docker/fixtures "$work/www" && chmod -R a+rX "$work/www"
 cat > "$work/nginx.conf" <<CONF

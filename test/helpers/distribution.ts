@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 /** CNCF distribution (Debian's docker-registry) on 127.0.0.1: the real upstream for remote docker repositories. */
 export interface Distribution {
@@ -14,15 +14,6 @@ export interface Distribution {
 }
 
 export const DISTRIBUTION_BIN = process.env.DISTRIBUTION_BIN ?? '/usr/bin/docker-registry';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 export async function startDistribution(): Promise<Distribution> {
   const dir = await mkdtemp(join(tmpdir(), 'aa-distribution-'));

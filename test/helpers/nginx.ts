@@ -1,8 +1,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 /** A real static upstream: nginx from apt serving a directory on 127.0.0.1, with an access log to count requests. */
 export interface StaticUpstream {
@@ -18,17 +18,6 @@ export interface StaticUpstream {
 }
 
 export const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 async function waitListening(port: number): Promise<void> {
   for (let i = 0; i < 200; i++) {

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 export interface Verdaccio {
   url: string;
@@ -13,15 +13,6 @@ export interface Verdaccio {
 }
 
 const BIN = join(process.cwd(), 'node_modules', '.bin', 'verdaccio');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** A real npm registry (Verdaccio) on loopback, storage in a temp dir, no uplinks. */
 export async function startVerdaccio(): Promise<Verdaccio> {
