@@ -53,8 +53,15 @@ export class S3Appender {
    * The pending segments (their bytes first), then `body`, cut into parts. Returns the parts after this append and
    * the new carry; the consumed segments are deleted by the caller once the new state is safe.
    */
-  async append(mp: Multipart, pending: Segment[], body: AsyncIterable<Buffer>, signal?: AbortSignal, final = false): Promise<{ mp: Multipart; carry: Segment[] }> {
+  async append(
+    mp: Multipart,
+    pending: Segment[],
+    body: AsyncIterable<Buffer>,
+    signal?: AbortSignal,
+    final = false,
+  ): Promise<{ mp: Multipart; carry: Segment[]; bodyBytes: number }> {
     const parts = [...mp.parts];
+    let bodyBytes = 0;
     let buf = Buffer.allocUnsafe(PART);
     let len = 0;
     let inFlight: Promise<void> | undefined;
@@ -70,13 +77,16 @@ export class S3Appender {
         .then((r) => {
           slot.etag = r.ETag!;
         });
+      // Awaited by the next flush or at the end; if reading the body fails first, nobody does: not unhandled.
+      inFlight.catch(() => {});
       if (!last) {
         buf = Buffer.allocUnsafe(PART);
         len = 0;
       }
     };
-    const take = async (source: AsyncIterable<Buffer>) => {
+    const take = async (source: AsyncIterable<Buffer>, counted: boolean) => {
       for await (const chunk of source) {
+        if (counted) bodyBytes += chunk.length;
         let off = 0;
         while (off < chunk.length) {
           const n = Math.min(PART - len, chunk.length - off);
@@ -87,44 +97,32 @@ export class S3Appender {
         }
       }
     };
-    for (const seg of pending) await take(await this.d.read(seg.key));
-    await take(body);
+    for (const seg of pending) await take(await this.d.read(seg.key), false);
+    await take(body, true);
     let carry: Segment[] = [];
-    if (len >= MIN_S3_PART || (final && len > 0)) await flush(true);
+    // Finishing: what is left is the last part (any size; an empty one when there is no part at all, since S3
+    // refuses to complete an empty part list).
+    if (len >= MIN_S3_PART || (final && (len > 0 || parts.length === 0))) await flush(true);
     else if (len > 0) {
       const key = this.d.newKey();
       await this.d.client.send(new PutObjectCommand({ Bucket: this.d.bucket, Key: key, Body: buf.subarray(0, len), ContentLength: len }), { abortSignal: signal });
       carry = [{ key, size: len }];
     }
     await inFlight;
-    return { mp: { ...mp, parts }, carry };
+    return { mp: { ...mp, parts }, carry, bodyBytes };
   }
 
   /** The carry becomes the last part (any size may be last), then the parts become the object. */
   async complete(mp: Multipart, carry: Segment[]): Promise<void> {
-    let parts = mp.parts;
-    if (carry.length > 0) {
-      const { mp: withLast } = await this.append(mp, carry, emptyBody(), undefined, true);
-      parts = withLast.parts;
-    }
-    if (parts.length === 0) {
-      // Nothing was ever appended after the upload began: S3 refuses an empty part list, an empty part is fine.
-      parts = (await this.appendLast(mp, Buffer.alloc(0))).parts;
-    }
+    const { mp: done } = await this.append(mp, carry, emptyBody(), undefined, true);
     await this.d.client.send(
       new CompleteMultipartUploadCommand({
         Bucket: this.d.bucket,
         Key: mp.key,
         UploadId: mp.uploadId,
-        MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
+        MultipartUpload: { Parts: done.parts.map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
       }),
     );
-  }
-
-  private async appendLast(mp: Multipart, bytes: Buffer): Promise<Multipart> {
-    const n = mp.parts.length + 1;
-    const r = await this.d.client.send(new UploadPartCommand({ Bucket: this.d.bucket, Key: mp.key, UploadId: mp.uploadId, PartNumber: n, Body: bytes, ContentLength: bytes.length }));
-    return { ...mp, parts: [...mp.parts, { n, etag: r.ETag!, size: bytes.length }] };
   }
 
   async abort(mp: Multipart): Promise<void> {

@@ -184,11 +184,9 @@ export class S3BlobStore implements BlobStore {
     if (state.driver === 's3' && (state.multipart || segments.length > 0)) {
       // A second or later append: into the multipart upload (see s3-append.ts).
       const mp = state.multipart ?? (await this.appender.begin());
-      const before = mp.parts.reduce((n, p) => n + p.size, 0) + segments.reduce((n, s) => n + s.size, 0);
       try {
         const r = await this.appender.append(mp, segments, body, signal);
-        const size = r.mp.parts.reduce((n, p) => n + p.size, 0) + r.carry.reduce((n, s) => n + s.size, 0);
-        if (size === before) {
+        if (r.bodyBytes === 0) {
           // An empty body changes nothing (and leaves no new upload behind).
           if (!state.multipart) await this.appender.abort(mp);
           await Promise.all(r.carry.map((seg) => this.delete(seg.key).catch(() => {})));
@@ -197,7 +195,7 @@ export class S3BlobStore implements BlobStore {
         // The consumed segments are in parts now. Deleting them before the caller saved the new state is safe: a
         // session that cannot be saved is over anyway (the reaper aborts the upload).
         await Promise.all(segments.map((seg) => this.delete(seg.key).catch(() => {})));
-        return { driver: 's3', segments: r.carry, size: state.size + (size - before), multipart: r.mp };
+        return { driver: 's3', segments: r.carry, size: state.size + r.bodyBytes, multipart: r.mp };
       } catch (err) {
         if (!state.multipart) await this.appender.abort(mp);
         throw err;
