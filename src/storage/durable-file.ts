@@ -29,23 +29,31 @@ export class DurableFileWriter extends Writable {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.fh()
-      .then(async (fh) => {
-        let off = 0;
-        while (off < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, this.start + this.written);
-          off += bytesWritten;
-          this.written += bytesWritten;
-        }
-        this.sinceSync += chunk.length;
-        this.onWritten?.(this.written);
-        if (this.sinceSync >= SYNC_EVERY && !this.syncing) {
-          this.sinceSync = 0;
-          this.syncing = fh.datasync().finally(() => (this.syncing = undefined));
-          this.syncing.catch(() => {});
-        }
-      })
-      .then(() => cb(), cb);
+    this.writeAll([chunk]).then(() => cb(), cb);
+  }
+
+  // Chunks that queued while the previous write was in the thread pool go out in one writev: when the event loop
+  // is busy (a push on 2 cores), one-write-per-turn left the disk idle between turns (≈390 → 240 MiB/s measured).
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    this.writeAll(chunks.map((c) => c.chunk)).then(() => cb(), cb);
+  }
+
+  private async writeAll(buffers: Buffer[]): Promise<void> {
+    const fh = await this.fh();
+    const total = buffers.reduce((n, b) => n + b.length, 0);
+    let done = 0;
+    while (done < total) {
+      const { bytesWritten } = await fh.writev(done === 0 ? buffers : remainder(buffers, done), this.start + this.written);
+      done += bytesWritten;
+      this.written += bytesWritten;
+    }
+    this.sinceSync += total;
+    this.onWritten?.(this.written);
+    if (this.sinceSync >= SYNC_EVERY && !this.syncing) {
+      this.sinceSync = 0;
+      this.syncing = fh.datasync().finally(() => (this.syncing = undefined));
+      this.syncing.catch(() => {});
+    }
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -59,4 +67,17 @@ export class DurableFileWriter extends Writable {
     await this.syncing;
     await (await this.fh()).datasync();
   }
+}
+
+/** The buffers after the first `skip` bytes (a short writev). */
+function remainder(buffers: Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const b of buffers) {
+    if (skip >= b.length) skip -= b.length;
+    else {
+      out.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+  }
+  return out;
 }
