@@ -11,7 +11,12 @@ interface TxScope {
   db: PgliteDatabase;
   open: boolean;
 }
-const txScope = new AsyncLocalStorage<TxScope>();
+/**
+ * Only under test (or ARTIFACTAPI_CHECK_TX=1): an AsyncLocalStorage switches on async_hooks promise tracking for
+ * the whole process, which cost every request of the server ≈5 % of its CPU (plus garbage) for a check that
+ * catches programming errors, and those show up in the tests.
+ */
+const txScope = process.env.VITEST || process.env.ARTIFACTAPI_CHECK_TX === '1' ? new AsyncLocalStorage<TxScope>() : undefined;
 
 const parsers = {
   [OID.INT8]: (x: string) => Number(x),
@@ -43,7 +48,7 @@ class PgliteDatabase implements Database {
 
   private enter(what: string): void {
     if (this.closed) throw new Error(`database is closed (${what})`);
-    const scope = txScope.getStore();
+    const scope = txScope?.getStore();
     if (scope?.db === this && scope.open) {
       // Waiting for the gate from inside the transaction that holds it would hang forever.
       throw new Error(`db.${what}() called inside db.transaction() on the same database: use the transaction handle`);
@@ -68,7 +73,7 @@ class PgliteDatabase implements Database {
       this.pg.transaction(async (tx) => {
         const scope: TxScope = { db: this, open: true };
         try {
-          return await txScope.run(scope, () => fn(wrapTransaction(tx)));
+          return await (txScope ? txScope.run(scope, () => fn(wrapTransaction(tx))) : fn(wrapTransaction(tx)));
         } finally {
           // Work the callback left running keeps the scope; it must not be refused after the end.
           scope.open = false;
