@@ -292,7 +292,7 @@ export class RemoteEngine {
     const upstreamLength = lenHeader !== undefined && /^\d+$/.test(lenHeader) ? Number(lenHeader) : undefined;
     const rewriting = cls === 'mutable' && fmt.rewriteDocument !== undefined;
     const algorithms: HashAlgorithm[] = ['sha256', ...(Object.keys(expected) as HashAlgorithm[]).filter((a) => a !== 'sha256')];
-    const spool = new Spool(join(this.d.spoolDir, randomUUID()));
+    const spool = new Spool(join(this.d.spoolDir, randomUUID()), rewriting ? undefined : upstreamLength);
     let contentType = res.headers['content-type'] ?? fmt.contentType(path);
     let metadata: Record<string, unknown> = {};
     let source: Readable = res.body;

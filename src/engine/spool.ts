@@ -5,25 +5,41 @@ import { DurableFileWriter } from '../storage/durable-file.js';
 import { AbortedError } from '../errors.js';
 
 const READ_CHUNK = 1024 * 1024;
+/** Recent chunks kept in memory beyond those not in the file yet, for readers a little behind. */
+const RECENT_BYTES = 4 * 1024 * 1024;
 
 /**
  * A download being written to a local file while any number of readers follow it.
- * Readers get bytes as soon as they are on disk (page cache), each at its own pace, so a
- * slow client never slows the upstream fetch or the other clients, and memory stays bounded.
+ * Readers that keep up get each chunk from memory as it arrives; a reader that falls behind reads the file (page
+ * cache) at its own pace, so a slow client never slows the upstream fetch or the other clients, and memory
+ * stays bounded.
  * The last byte is held back until the writer declares the body verified and committed: a reader can never
  * finish a response whose digest later turns out wrong.
  */
 export class Spool extends EventEmitter {
   private fh: FileHandle | undefined;
   private opening: Promise<FileHandle> | undefined;
+  /** Bytes in the file (page cache). */
   written = 0;
+  /** Bytes handed to the file write, some perhaps not in it yet. */
+  private received = 0;
+  /** The latest chunks, oldest first: every byte not in the file yet, and up to RECENT_BYTES more. */
+  private recent: { offset: number; chunk: Buffer }[] = [];
+  private recentBytes = 0;
   /** Set when every byte is written and verified. */
   complete = false;
   failure: Error | undefined;
   private readers = 0;
   private closed = false;
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    /**
+     * The body's announced length, when there is one: readers may then deliver everything but the last byte of
+     * it before the end. Without it they stay one byte behind what arrived.
+     */
+    private readonly expectedSize?: number,
+  ) {
     super();
     this.setMaxListeners(0);
   }
@@ -39,9 +55,45 @@ export class Spool extends EventEmitter {
       () => this.handle(),
       (total) => {
         this.written = total;
+        this.trimRecent();
+        this.emit('progress');
+      },
+      0,
+      (offset, chunk) => {
+        // Readers that caught up take the bytes from here, before (and instead of) reading them back from the file.
+        this.recent.push({ offset, chunk });
+        this.recentBytes += chunk.length;
+        this.received = offset + chunk.length;
+        this.trimRecent();
         this.emit('progress');
       },
     );
+  }
+
+  private trimRecent(): void {
+    while (this.recent.length > 1 && this.recentBytes - this.recent[0]!.chunk.length >= RECENT_BYTES) {
+      const oldest = this.recent[0]!;
+      if (oldest.offset + oldest.chunk.length > this.written) break; // not in the file yet
+      this.recent.shift();
+      this.recentBytes -= oldest.chunk.length;
+    }
+  }
+
+  /** How far a reader may go given `total` bytes: all once complete, else short of the end (see the class). */
+  private deliverable(total: number): number {
+    if (this.complete) return total;
+    if (this.expectedSize !== undefined) return Math.min(total, this.expectedSize - 1);
+    return Math.max(0, total - 1);
+  }
+
+  /** Bytes from `pos` up to `end` out of the recent chunks, without copying; undefined when they are not there. */
+  private fromMemory(pos: number, end: number): Buffer | undefined {
+    const first = this.recent[0];
+    if (!first || pos < first.offset) return undefined;
+    for (const { offset, chunk } of this.recent) {
+      if (pos < offset + chunk.length) return chunk.subarray(pos - offset, Math.min(chunk.length, end - offset));
+    }
+    return undefined;
   }
 
   /** Mark the body complete, verified and committed: readers may deliver the last byte. */
@@ -83,10 +135,17 @@ export class Spool extends EventEmitter {
         const step = async (): Promise<void> => {
           for (;;) {
             if (this.failure) throw this.failure;
-            const available = this.complete ? this.written : Math.max(0, this.written - 1);
+            const available = this.deliverable(this.received);
             if (pos < available) {
+              const mem = this.fromMemory(pos, available);
+              if (mem) {
+                pos += mem.length;
+                r.push(mem);
+                return;
+              }
+              // Fell behind the recent chunks: those bytes are in the file.
               const fh = await this.handle();
-              const len = Math.min(READ_CHUNK, available - pos);
+              const len = Math.min(READ_CHUNK, Math.min(this.written, available) - pos);
               const buf = Buffer.allocUnsafeSlow(len);
               const { bytesRead } = await fh.read(buf, 0, len, pos);
               if (bytesRead === 0) throw new Error('spool file shorter than written length');

@@ -5,6 +5,7 @@ import { AbortedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { buildRequest, dispatch, InFlight, LazyAbort, parseContentLength, requestId } from './request-base.js';
 import { lengthMismatch, ResponseBase } from './response-base.js';
+import { isRecyclable } from '../storage/file-body.js';
 import type { RunningServer, ServerOptions } from './types.js';
 
 /** Socket and body buffers: large enough for throughput, small enough to bound memory per request. */
@@ -87,6 +88,7 @@ class NodeResponseAdapter extends ResponseBase {
 
   protected streamBody(source: Readable, length: number | undefined, resolve: () => void, reject: (err: Error) => void): void {
     const res = this.res;
+    const recyclable = isRecyclable(source) ? source : undefined;
     let settled = false;
     const settle = (err?: Error) => {
       if (settled) return;
@@ -104,7 +106,8 @@ class NodeResponseAdapter extends ResponseBase {
       if (this.aborted || settled) return;
       if (length !== undefined && this.bytesWritten + chunk.length > length) return settle(lengthMismatch(this.bytesWritten, length, true));
       this.bytesWritten += chunk.length;
-      if (!res.write(chunk)) source.pause();
+      // Once node has handed the bytes to the kernel, the source may read into the same buffer again.
+      if (!res.write(chunk, recyclable ? (err) => err || recyclable.recycle(chunk) : undefined)) source.pause();
     };
     const onDrain = () => {
       if (!settled) source.resume();

@@ -5,6 +5,7 @@ import type * as UwsModule from 'uWebSockets.js';
 import { AbortedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { buildRequest, dispatch, InFlight, LazyAbort, parseContentLength, requestId, type RequestHead } from './request-base.js';
+import { isRecyclable } from '../storage/file-body.js';
 import { lengthMismatch, ResponseBase } from './response-base.js';
 import type { RunningServer, ServerOptions } from './types.js';
 
@@ -265,6 +266,7 @@ class UwsResponseAdapter extends ResponseBase {
 
   protected streamBody(source: Readable, length: number | undefined, resolve: () => void, reject: (err: Error) => void): void {
     const res = this.res;
+    const recyclable = isRecyclable(source) ? source : undefined;
     let settled = false;
     let sourceEnded = false;
     // With a length: the part of a chunk the socket did not take, and the body offset where that chunk began.
@@ -290,6 +292,7 @@ class UwsResponseAdapter extends ResponseBase {
         const [ok, done] = res.tryEnd(pending.subarray(offset - pendingOffset), length!);
         if (done) this.ended = true;
         if (!ok) return false;
+        recyclable?.recycle(pending);
         pending = undefined;
       }
       if (sourceEnded) onEnd();
@@ -317,6 +320,8 @@ class UwsResponseAdapter extends ResponseBase {
           ok = res.write(chunk);
         }
       });
+      // uWS copied what it did not send: the source may read into this buffer again (unless a remainder is pending).
+      if (pending !== chunk) recyclable?.recycle(chunk);
       this.bytesWritten += chunk.length;
       if (!ok) {
         source.pause();

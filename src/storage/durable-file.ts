@@ -20,6 +20,8 @@ export class DurableFileWriter extends Writable {
     private readonly onWritten?: (total: number) => void,
     /** Where in the file the first byte goes (appending to an existing upload). */
     private readonly start = 0,
+    /** Sees each chunk, with its offset from `start`, as it enters the file write (before the write completes). */
+    private readonly onChunk?: (offset: number, chunk: Buffer) => void,
   ) {
     super({ highWaterMark: 4 * 1024 * 1024 });
   }
@@ -39,6 +41,14 @@ export class DurableFileWriter extends Writable {
   }
 
   private async writeAll(buffers: Buffer[]): Promise<void> {
+    if (this.onChunk) {
+      // Writes are one at a time, so what is written so far is where these begin.
+      let offset = this.written;
+      for (const b of buffers) {
+        this.onChunk(offset, b);
+        offset += b.length;
+      }
+    }
     const fh = await this.fh();
     const total = buffers.reduce((n, b) => n + b.length, 0);
     let done = 0;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, constants, type FileHandle, mkdir, open, readdir, rename, stat, truncate, unlink } from 'node:fs/promises';
 import { DurableFileWriter } from './durable-file.js';
+import { FileBody } from './file-body.js';
 import { removeGradually } from './gradual-remove.js';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -170,7 +171,7 @@ export class FsBlobStore implements BlobStore {
     const fh = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
       throw err.code === 'ENOENT' ? enoent(key) : err;
     });
-    return fh.createReadStream({ highWaterMark: HWM, start: range?.start, end: range?.end, autoClose: true });
+    return new FileBody(fh, range?.start ?? 0, range?.end ?? Infinity);
   }
 
   async stat(key: string): Promise<ObjectStat | null> {

@@ -1,0 +1,86 @@
+import type { FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+
+/** Read size of a file body: measured best for 16 concurrent node:http downloads here (1 MiB and 64 KiB did worse). */
+export const FILE_CHUNK = 256 * 1024;
+/** Idle chunk buffers kept for reuse, process-wide (64 × 256 KiB = 16 MiB at most). */
+const POOL_MAX = 64;
+const pool: Buffer[] = [];
+
+/** A body chunk the consumer may hand back once nothing refers to its bytes any more (see FileBody.recycle). */
+export interface Recyclable {
+  recycle(chunk: Buffer): void;
+}
+
+export function isRecyclable(s: unknown): s is Recyclable {
+  return typeof (s as Partial<Recyclable>).recycle === 'function';
+}
+
+/**
+ * A file (or a byte range of it) as a stream whose chunk buffers can be given back and read into again.
+ * A fresh buffer per chunk is external memory to V8: at GB/s it forced a full mark-compact every few tens of MB
+ * (the collector took ≈ 20 % of the main thread in 16 concurrent downloads, against 3 % for a bare server).
+ * Consumers that do not recycle get ordinary buffers that the collector takes back.
+ */
+export class FileBody extends Readable implements Recyclable {
+  private pos: number;
+  /** Buffers of ours that are downstream now, by their memory: only these may come back. */
+  private readonly out = new Map<ArrayBufferLike, Buffer>();
+  private reading = false;
+
+  constructor(
+    private readonly fh: FileHandle,
+    start: number,
+    /** Last byte to read, inclusive (as fs ranges are); Infinity reads to the end of the file. */
+    private readonly end: number,
+  ) {
+    super({ highWaterMark: 4 * FILE_CHUNK });
+    this.pos = start;
+  }
+
+  recycle(chunk: Buffer): void {
+    const whole = this.out.get(chunk.buffer);
+    if (!whole) return;
+    this.out.delete(chunk.buffer);
+    if (pool.length < POOL_MAX) pool.push(whole);
+  }
+
+  override _read(): void {
+    if (this.reading) return;
+    const left = this.end - this.pos + 1;
+    if (left <= 0) {
+      this.push(null);
+      return;
+    }
+    // A body smaller than a chunk gets a buffer of its own size: it is typically kept (small-blob cache), not recycled.
+    const pooled = left >= FILE_CHUNK;
+    const buf = pooled ? (pool.pop() ?? Buffer.allocUnsafeSlow(FILE_CHUNK)) : Buffer.allocUnsafeSlow(left);
+    this.reading = true;
+    this.fh.read(buf, 0, Math.min(buf.length, left), this.pos).then(
+      ({ bytesRead }) => {
+        this.reading = false;
+        if (this.destroyed) return;
+        if (bytesRead === 0) {
+          if (this.end === Infinity) this.push(null);
+          else this.destroy(new Error(`file ended ${left} bytes before the expected end`));
+          return;
+        }
+        this.pos += bytesRead;
+        if (pooled) this.out.set(buf.buffer, buf);
+        if (this.push(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)) && this.pos > this.end) this.push(null);
+      },
+      (err: Error) => {
+        this.reading = false;
+        this.destroy(err);
+      },
+    );
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.out.clear();
+    this.fh.close().then(
+      () => cb(err),
+      () => cb(err),
+    );
+  }
+}

@@ -1,0 +1,113 @@
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startServer } from '../src/http/server.js';
+import type { RunningServer } from '../src/http/types.js';
+import { createLogger } from '../src/log.js';
+import { FILE_CHUNK, FileBody } from '../src/storage/file-body.js';
+import { ENGINES } from './helpers/app.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+let dir: string;
+let file: string;
+let data: Buffer;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'aa-filebody-'));
+  file = join(dir, 'f');
+  // Larger than loopback's socket buffers, so a stalled client leaves sends pending in the engine.
+  data = randomBytes(95 * FILE_CHUNK + 12345);
+  await writeFile(file, data);
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function collect(body: FileBody, recycle: boolean): Promise<{ bytes: Buffer; memories: Set<ArrayBufferLike> }> {
+  const parts: Buffer[] = [];
+  const memories = new Set<ArrayBufferLike>();
+  for await (const c of body) {
+    const chunk = c as Buffer;
+    memories.add(chunk.buffer);
+    parts.push(Buffer.from(chunk)); // a copy: the original goes back
+    if (recycle) body.recycle(chunk);
+  }
+  return { bytes: Buffer.concat(parts), memories };
+}
+
+describe('FileBody', () => {
+  it('reads the whole file, or an inclusive range, byte for byte', async () => {
+    expect((await collect(new FileBody(await open(file), 0, Infinity), false)).bytes.equals(data)).toBe(true);
+    const r = await collect(new FileBody(await open(file), 1000, 3 * FILE_CHUNK + 7), false);
+    expect(r.bytes.equals(data.subarray(1000, 3 * FILE_CHUNK + 8))).toBe(true);
+  });
+
+  it('reads into buffers handed back instead of new ones; a body shorter than a chunk gets its own buffer', async () => {
+    const recycled = await collect(new FileBody(await open(file), 0, Infinity), true);
+    expect(recycled.bytes.equals(data)).toBe(true);
+    // 96 chunks through a handful of buffers (the stream reads ahead a few chunks before the first comes back).
+    expect(recycled.memories.size).toBeLessThanOrEqual(6);
+    const kept = await collect(new FileBody(await open(file), 0, Infinity), false);
+    expect(kept.memories.size).toBe(96);
+    const small = new FileBody(await open(file), 5, 104);
+    const [only] = (await small.toArray()) as Buffer[];
+    expect(only!.buffer.byteLength).toBe(100);
+    expect(only!.equals(data.subarray(5, 105))).toBe(true);
+  });
+
+  it('ignores buffers that are not its own, and fails when the file is shorter than the range', async () => {
+    const body = new FileBody(await open(file), 0, Infinity);
+    body.recycle(Buffer.alloc(FILE_CHUNK)); // not ours: must not be read into
+    expect((await collect(body, true)).bytes.equals(data)).toBe(true);
+    const short = new FileBody(await open(file), data.length - 10, data.length + 100);
+    await expect(short.toArray()).rejects.toThrow(/ended 101 bytes before/);
+  });
+});
+
+describe.each(ENGINES)('file bodies through the HTTP engine [%s]', (engine) => {
+  let server: RunningServer | undefined;
+  afterEach(async () => {
+    await server?.close(200);
+    server = undefined;
+  });
+
+  it('concurrent and slow clients each get exactly the file, whatever the buffer reuse', async () => {
+    server = await startServer(
+      engine,
+      {
+        host: '127.0.0.1',
+        port: 0,
+        handler: async (req, res) => {
+          const ranged = req.rawPath === '/range';
+          await res.stream(new FileBody(await open(file), ranged ? 777 : 0, ranged ? data.length - 5 : Infinity), ranged ? data.length - 4 - 777 : data.length);
+        },
+      },
+      createLogger('silent'),
+    );
+    const get = (path: string, slow: boolean) =>
+      new Promise<string>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: server!.port, path, agent: false }, (res) => {
+          const h = createHash('sha256');
+          let first = true;
+          res.on('data', (c: Buffer) => {
+            h.update(c);
+            if (slow) {
+              // A stalled reader: the socket fills, so sends are partial and remainders wait for writability.
+              res.pause();
+              setTimeout(() => res.resume(), first ? 300 : 1);
+              first = false;
+            }
+          });
+          res.on('end', () => resolve(h.digest('hex')));
+          res.on('error', reject);
+        }).on('error', reject);
+      });
+    const whole = sha(data);
+    const ranged = sha(data.subarray(777, data.length - 4));
+    const got = await Promise.all([get('/', true), get('/', false), get('/range', true), get('/', false), get('/range', false), get('/', true)]);
+    expect(got).toEqual([whole, whole, ranged, whole, ranged, whole]);
+  });
+});

@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Spool } from '../src/engine/spool.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'aa-spool-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const MiB = 1024 * 1024;
+const tick = () => new Promise((r) => setTimeout(r, 20));
+const write = (w: Writable, b: Buffer) => new Promise<void>((resolve, reject) => w.write(b, (err) => (err ? reject(err) : resolve())));
+
+/** Everything a reader has delivered so far, and whether it ended or failed. */
+function follow(r: Readable) {
+  const got: Buffer[] = [];
+  const state = { ended: false, error: undefined as Error | undefined, bytes: () => Buffer.concat(got) };
+  r.on('data', (c: Buffer) => got.push(Buffer.from(c)));
+  r.on('end', () => (state.ended = true));
+  r.on('error', (e) => (state.error = e));
+  return state;
+}
+
+describe('Spool', () => {
+  it('with a known length, a reader that keeps up gets all but the last byte before finish, the rest after', async () => {
+    const data = randomBytes(3 * MiB + 17);
+    const spool = new Spool(join(dir, 'a'), data.length);
+    const w = spool.writer();
+    const r = follow(spool.reader());
+    for (let i = 0; i < data.length; i += 64 * 1024) {
+      await write(w, data.subarray(i, i + 64 * 1024));
+      await tick();
+      // Caught up: each chunk is there as soon as it was handed to the file, whole, except the very last byte.
+      expect(r.bytes().length).toBe(Math.min(i + 64 * 1024, data.length - 1));
+      if (i > MiB) break;
+    }
+    for (let i = MiB + 64 * 1024 + 64 * 1024; i < data.length; i += 64 * 1024) await write(w, data.subarray(i, i + 64 * 1024));
+    await new Promise<void>((resolve) => w.end(resolve));
+    await tick();
+    expect(r.bytes().length).toBe(data.length - 1);
+    expect(r.ended).toBe(false);
+    spool.finish();
+    await tick();
+    expect(r.ended).toBe(true);
+    expect(r.bytes().equals(data)).toBe(true);
+    await spool.dispose();
+  });
+
+  it('without a length, readers stay one byte behind until finish', async () => {
+    const spool = new Spool(join(dir, 'b'));
+    const w = spool.writer();
+    const r = follow(spool.reader());
+    await write(w, Buffer.from('hello '));
+    await tick();
+    expect(r.bytes().toString()).toBe('hello');
+    await write(w, Buffer.from('world'));
+    await tick();
+    expect(r.bytes().toString()).toBe('hello worl');
+    await new Promise<void>((resolve) => w.end(resolve));
+    spool.finish();
+    await tick();
+    expect(r.bytes().toString()).toBe('hello world');
+    expect(r.ended).toBe(true);
+    await spool.dispose();
+  });
+
+  it('a reader that starts late reads the file, then joins the live chunks; a slow one is not held in memory', async () => {
+    const data = randomBytes(12 * MiB + 5);
+    const spool = new Spool(join(dir, 'c'), data.length);
+    const w = spool.writer();
+    const early = spool.reader();
+    early.pause(); // never reads: must not keep the writer from going on
+    for (let i = 0; i < 10 * MiB; i += 256 * 1024) await write(w, data.subarray(i, i + 256 * 1024));
+    await tick();
+    const late = follow(spool.reader());
+    await tick();
+    expect(late.bytes().equals(data.subarray(0, 10 * MiB))).toBe(true);
+    for (let i = 10 * MiB; i < data.length; i += 256 * 1024) await write(w, data.subarray(i, i + 256 * 1024));
+    await new Promise<void>((resolve) => w.end(resolve));
+    spool.finish();
+    await tick();
+    expect(late.ended).toBe(true);
+    expect(late.bytes().equals(data)).toBe(true);
+    const rest: Buffer[] = [];
+    for await (const c of early) rest.push(c as Buffer);
+    expect(Buffer.concat(rest).equals(data)).toBe(true);
+    await spool.dispose();
+  });
+
+  it('a failure reaches every reader, with no last byte delivered', async () => {
+    const spool = new Spool(join(dir, 'd'), 10);
+    const w = spool.writer();
+    const r = follow(spool.reader());
+    await write(w, Buffer.from('0123456789'));
+    await tick();
+    expect(r.bytes().toString()).toBe('012345678');
+    spool.fail(new Error('digest mismatch'));
+    await tick();
+    expect(r.error?.message).toBe('digest mismatch');
+    expect(r.ended).toBe(false);
+    w.destroy();
+    await spool.dispose();
+  });
+});
