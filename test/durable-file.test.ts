@@ -1,8 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDirect } from '../src/storage/direct-io.js';
 import { DurableFileWriter } from '../src/storage/durable-file.js';
 
 describe('DurableFileWriter', () => {
@@ -18,7 +22,7 @@ describe('DurableFileWriter', () => {
     const file = join(dir, 'a');
     const fh = await open(file, 'w');
     const reported: number[] = [];
-    const w = new DurableFileWriter(async () => fh, (n) => reported.push(n));
+    const w = new DurableFileWriter({ fh: async () => fh, onWritten: (n) => reported.push(n) });
     // Written in one turn: the first goes out alone, the rest wait in the buffer and reach _writev together.
     const chunks = Array.from({ length: 40 }, (_, i) => randomBytes(1000 + i * 777));
     let writevCalls = 0;
@@ -43,12 +47,79 @@ describe('DurableFileWriter', () => {
     const file = join(dir, 'b');
     await writeFile(file, Buffer.from('keep-GARBAGE-GARBAGE'));
     const fh = await open(file, 'r+');
-    const w = new DurableFileWriter(async () => fh, undefined, 4);
+    const w = new DurableFileWriter({ fh: async () => fh, start: 4 });
     for (const c of ['-new', '-bytes', '!']) w.write(Buffer.from(c));
     await new Promise<void>((resolve) => w.end(() => resolve()));
     await w.flush();
     await fh.truncate(4 + w.bytesWritten);
     await fh.close();
     expect((await readFile(file)).toString()).toBe('keep-new-bytes!');
+  });
+});
+
+describe('DurableFileWriter with a path (O_DIRECT where the filesystem allows it)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'aa-dfw-direct-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const dirs = () => [dir, ...(existsSync('/dev/shm') ? ['/dev/shm'] : [])]; // tmpfs refuses O_DIRECT: the buffered path
+
+  async function writeThrough(file: string, parts: Buffer[], start = 0) {
+    const fh = await open(file, start === 0 ? 'w' : 'r+');
+    const reported: number[] = [];
+    const w = new DurableFileWriter({ fh: async () => fh, path: file, start, directAfter: 1024 * 1024, onWritten: (n) => reported.push(n) });
+    try {
+      await pipeline(Readable.from(parts), w);
+      await w.flush();
+    } finally {
+      await fh.close();
+    }
+    // Where the filesystem takes O_DIRECT, the bytes past the threshold went that way.
+    const probe = await openDirect(file);
+    await probe?.close();
+    expect(w.wentDirect).toBe(probe !== null && start + w.bytesWritten > 1024 * 1024);
+    return { reported, written: w.bytesWritten };
+  }
+
+  it('writes odd-sized chunks of a body that ends inside a block, byte for byte, to the exact length', async () => {
+    for (const d of dirs()) {
+      const file = join(d, `odd-${process.pid}`);
+      const parts = Array.from({ length: 60 }, (_, i) => randomBytes(1 + ((i * 104729) % 300_000)));
+      const expected = Buffer.concat(parts);
+      const { reported, written } = await writeThrough(file, parts);
+      const got = await readFile(file);
+      await rm(file);
+      expect(got.length).toBe(expected.length);
+      expect(got.equals(expected)).toBe(true);
+      expect(written).toBe(expected.length);
+      expect(reported.at(-1)).toBe(expected.length);
+      expect(reported).toEqual([...reported].sort((a, b) => a - b));
+      expect(Math.max(...reported)).toBe(expected.length); // never more than the data, whatever the padding
+    }
+  });
+
+  it('appends at an offset inside a block, keeping the bytes before it and cutting off what lay after', async () => {
+    for (const d of dirs()) {
+      const file = join(d, `append-${process.pid}`);
+      const first = randomBytes(3 * 1024 * 1024 + 1234);
+      await writeThrough(file, [first]);
+      await writeFile(file, Buffer.concat([first, Buffer.from('remains of a failed append')]));
+      const second = [randomBytes(5000), randomBytes(6 * 1024 * 1024 + 77)];
+      const { reported } = await writeThrough(file, second, first.length);
+      const got = await readFile(file);
+      await rm(file);
+      expect(got.equals(Buffer.concat([first, ...second]))).toBe(true);
+      expect(reported.at(-1)).toBe(5000 + 6 * 1024 * 1024 + 77);
+    }
+  });
+
+  it('an empty body creates an empty file', async () => {
+    const file = join(dir, 'empty');
+    await writeThrough(file, []);
+    expect((await readFile(file)).length).toBe(0);
   });
 });

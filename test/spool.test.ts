@@ -16,6 +16,10 @@ afterAll(async () => {
 
 const MiB = 1024 * 1024;
 const tick = () => new Promise((r) => setTimeout(r, 20));
+/** Waits until `cond` holds (reads from the file take a while on a loaded machine). */
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await tick();
+}
 const write = (w: Writable, b: Buffer) => new Promise<void>((resolve, reject) => w.write(b, (err) => (err ? reject(err) : resolve())));
 
 /** Everything a reader has delivered so far, and whether it ended or failed. */
@@ -36,18 +40,19 @@ describe('Spool', () => {
     const r = follow(spool.reader());
     for (let i = 0; i < data.length; i += 64 * 1024) {
       await write(w, data.subarray(i, i + 64 * 1024));
-      await tick();
+      await until(() => r.bytes().length >= Math.min(i + 64 * 1024, data.length - 1));
       // Caught up: each chunk is there as soon as it was handed to the file, whole, except the very last byte.
       expect(r.bytes().length).toBe(Math.min(i + 64 * 1024, data.length - 1));
       if (i > MiB) break;
     }
     for (let i = MiB + 64 * 1024 + 64 * 1024; i < data.length; i += 64 * 1024) await write(w, data.subarray(i, i + 64 * 1024));
     await new Promise<void>((resolve) => w.end(resolve));
+    await until(() => r.bytes().length >= data.length - 1);
     await tick();
     expect(r.bytes().length).toBe(data.length - 1);
     expect(r.ended).toBe(false);
     spool.finish();
-    await tick();
+    await until(() => r.ended);
     expect(r.ended).toBe(true);
     expect(r.bytes().equals(data)).toBe(true);
     await spool.dispose();
@@ -58,14 +63,16 @@ describe('Spool', () => {
     const w = spool.writer();
     const r = follow(spool.reader());
     await write(w, Buffer.from('hello '));
+    await until(() => r.bytes().length >= 5);
     await tick();
     expect(r.bytes().toString()).toBe('hello');
     await write(w, Buffer.from('world'));
+    await until(() => r.bytes().length >= 10);
     await tick();
     expect(r.bytes().toString()).toBe('hello worl');
     await new Promise<void>((resolve) => w.end(resolve));
     spool.finish();
-    await tick();
+    await until(() => r.ended);
     expect(r.bytes().toString()).toBe('hello world');
     expect(r.ended).toBe(true);
     await spool.dispose();
@@ -80,12 +87,13 @@ describe('Spool', () => {
     for (let i = 0; i < 10 * MiB; i += 256 * 1024) await write(w, data.subarray(i, i + 256 * 1024));
     await tick();
     const late = follow(spool.reader());
-    await tick();
+    await until(() => late.bytes().length >= 10 * MiB);
+    expect(late.bytes().length).toBe(10 * MiB);
     expect(late.bytes().equals(data.subarray(0, 10 * MiB))).toBe(true);
     for (let i = 10 * MiB; i < data.length; i += 256 * 1024) await write(w, data.subarray(i, i + 256 * 1024));
     await new Promise<void>((resolve) => w.end(resolve));
     spool.finish();
-    await tick();
+    await until(() => late.ended);
     expect(late.ended).toBe(true);
     expect(late.bytes().equals(data)).toBe(true);
     const rest: Buffer[] = [];
@@ -99,10 +107,11 @@ describe('Spool', () => {
     const w = spool.writer();
     const r = follow(spool.reader());
     await write(w, Buffer.from('0123456789'));
+    await until(() => r.bytes().length >= 9);
     await tick();
     expect(r.bytes().toString()).toBe('012345678');
     spool.fail(new Error('digest mismatch'));
-    await tick();
+    await until(() => r.error !== undefined);
     expect(r.error?.message).toBe('digest mismatch');
     expect(r.ended).toBe(false);
     w.destroy();

@@ -51,15 +51,15 @@ export class Spool extends EventEmitter {
 
   /** The sink the fetch pipes into: appends flushed to disk as they go, progress announced per chunk. */
   writer(): Writable {
-    return new DurableFileWriter(
-      () => this.handle(),
-      (total) => {
+    return new DurableFileWriter({
+      // No path: ordinary writes, so that the blob this becomes is in the page cache for the pulls that follow.
+      fh: () => this.handle(),
+      onWritten: (total) => {
         this.written = total;
         this.trimRecent();
         this.emit('progress');
       },
-      0,
-      (offset, chunk) => {
+      onChunk: (offset, chunk) => {
         // Readers that caught up take the bytes from here, before (and instead of) reading them back from the file.
         this.recent.push({ offset, chunk });
         this.recentBytes += chunk.length;
@@ -67,7 +67,7 @@ export class Spool extends EventEmitter {
         this.trimRecent();
         this.emit('progress');
       },
-    );
+    });
   }
 
   private trimRecent(): void {

@@ -183,9 +183,12 @@ export async function startNode(opts: ServerOptions, log: Logger): Promise<Runni
         if (!req.complete) req.destroy(err);
       });
       res.once('close', () => out.gone()); // no-op after a completed response
-      abortBodyOnClose(req.socket, req, res);
       req.on('error', () => {}); // an unread body that fails must not be an unhandled 'error'
-      const bytesRead = countPushes(req);
+      // Most requests (GET, HEAD) have no body: they skip the per-request socket listener and push counter.
+      const cl = headers['content-length'];
+      const hasBody = headers['transfer-encoding'] !== undefined || (cl !== undefined && cl.trim() !== '0');
+      if (hasBody) abortBodyOnClose(req.socket, req, res);
+      const bytesRead = hasBody ? countPushes(req) : () => 0;
 
       let contentLength: number | undefined;
       let badLength = false;

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, constants, type FileHandle, mkdir, open, readdir, rename, stat, truncate, unlink } from 'node:fs/promises';
-import { DurableFileWriter } from './durable-file.js';
+import { DIRECT_AFTER, DurableFileWriter } from './durable-file.js';
+import { warmPageCache } from './page-cache-warm.js';
 import { FileBody } from './file-body.js';
 import { removeGradually } from './gradual-remove.js';
 import { join } from 'node:path';
@@ -59,8 +60,11 @@ export class FsBlobStore implements BlobStore {
     return `sha256/${sha256.slice(0, 2)}/${sha256}`;
   }
 
-  /** Move a finished file into its content address; an existing copy of the digest wins. */
-  private async place(file: string, sha256: string): Promise<CommittedObject> {
+  /**
+   * Move a finished file into its content address; an existing copy of the digest wins. `warm`: the file was partly
+   * written around the page cache, read it back in once it is placed.
+   */
+  private async place(file: string, sha256: string, warm = false): Promise<CommittedObject> {
     const key = FsBlobStore.keyFor(sha256);
     const dest = join(this.blobs, key);
     const dir = join(this.blobs, 'sha256', sha256.slice(0, 2));
@@ -75,6 +79,7 @@ export class FsBlobStore implements BlobStore {
     await mkdir(dir, { recursive: true });
     await rename(file, dest);
     await fsyncPath(dir);
+    if (warm) warmPageCache(dest);
     const st = await stat(dest);
     return { key, size: st.size };
   }
@@ -83,7 +88,7 @@ export class FsBlobStore implements BlobStore {
     const file = join(this.staging, randomUUID());
     let handle: Promise<FileHandle> | undefined;
     const fh = () => (handle ??= open(file, 'w'));
-    const sink = new DurableFileWriter(fh);
+    const sink = new DurableFileWriter({ fh, path: file });
     const closeHandle = async () => {
       if (handle) await (await handle.catch(() => undefined))?.close().catch(() => {});
     };
@@ -103,7 +108,7 @@ export class FsBlobStore implements BlobStore {
         await done;
         finished = true;
         await closeHandle();
-        return this.place(file, sha256);
+        return this.place(file, sha256, sink.wentDirect);
       },
       abort: async () => {
         if (finished) return;
@@ -135,7 +140,7 @@ export class FsBlobStore implements BlobStore {
     const fh = await open(path, 'r+');
     try {
       // Bytes past `size` are the remains of an append that failed: overwrite them.
-      const sink = new DurableFileWriter(async () => fh, undefined, state.size);
+      const sink = new DurableFileWriter({ fh: async () => fh, path, start: state.size });
       await pipeline(body, sink, signal ? { signal } : {});
       await sink.flush();
       return { ...state, size: state.size + sink.bytesWritten };
@@ -152,7 +157,7 @@ export class FsBlobStore implements BlobStore {
   async completeAppend(state: AppendState, sha256: string): Promise<CommittedObject> {
     const path = this.appendPath(state);
     await truncate(path, state.size);
-    return this.place(path, sha256);
+    return this.place(path, sha256, state.size > DIRECT_AFTER);
   }
 
   async abortAppend(state: AppendState): Promise<void> {

@@ -1,0 +1,135 @@
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+
+/** O_DIRECT wants buffer addresses, file offsets and lengths aligned; 4 KiB covers every common device. */
+export const BLOCK = 4096;
+/** One direct write. */
+export const SLAB = 2 * 1024 * 1024;
+/** Slabs are carved out of WebAssembly memories of this size (few large reservations rather than many). */
+const ARENA_SLABS = 16;
+/** Idle slabs kept for the next upload (32 MiB at most). */
+const POOL_MAX = 16;
+
+const pool: Buffer[] = [];
+
+/** The part of the WebAssembly global used here (the project's type libraries do not declare it). */
+declare const WebAssembly: { Memory: new (d: { initial: number; maximum?: number }) => { buffer: ArrayBuffer } };
+
+/**
+ * A SLAB-sized buffer whose address is block-aligned. Node makes no promise about a Buffer's address; a
+ * WebAssembly memory starts on a page boundary. The memories are never grown (that would detach the views).
+ */
+export function takeSlab(): Buffer {
+  const slab = pool.pop();
+  if (slab) return slab;
+  const memory = new WebAssembly.Memory({ initial: (SLAB * ARENA_SLABS) / 65536, maximum: (SLAB * ARENA_SLABS) / 65536 });
+  for (let i = 1; i < ARENA_SLABS; i++) pool.push(Buffer.from(memory.buffer, i * SLAB, SLAB));
+  return Buffer.from(memory.buffer, 0, SLAB);
+}
+
+export function returnSlab(slab: Buffer): void {
+  if (pool.length < POOL_MAX) pool.push(slab);
+}
+
+/**
+ * Opens `path` (which must exist) for direct writes; null where that is not possible (a filesystem without O_DIRECT
+ * answers EINVAL): the caller then writes the ordinary way, which works wherever the file could be created.
+ */
+export async function openDirect(path: string): Promise<FileHandle | null> {
+  if (constants.O_DIRECT === undefined) return null;
+  return open(path, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
+}
+
+/**
+ * Appends through O_DIRECT from block-aligned slabs, two at a time (one filling while the other is written).
+ * Buffered writes to new file blocks run at ≈ 400 MiB/s on this machine's ext4 whatever the disk does (the page
+ * cache insertion costs ≈ 2.5 ms of kernel CPU per MiB); direct writes of the same data ran at 0.7–1.8 GiB/s.
+ * The last, partial slab is written padded to a block: the caller truncates the file to its real end.
+ * A filesystem that takes O_DIRECT at open but refuses the writes gets them through `buffered` instead.
+ */
+export class DirectAppender {
+  private slab: Buffer = takeSlab();
+  private spare: Buffer | undefined = takeSlab();
+  private fill = 0;
+  /** File offset of the current slab's first byte. */
+  private slabAt: number;
+  private inFlight: Promise<void> | undefined;
+  private fallback = false;
+
+  constructor(
+    private readonly direct: FileHandle,
+    private readonly buffered: FileHandle,
+    /** Where the first byte goes: a block boundary. */
+    start: number,
+    /** Called as bytes up to a file offset are in the file. */
+    private readonly onInFile: (end: number) => void,
+  ) {
+    if (start % BLOCK !== 0) throw new Error(`direct appends start on a block boundary, not at ${start}`);
+    this.slabAt = start;
+  }
+
+  async append(buffers: Buffer[]): Promise<void> {
+    for (const b of buffers) {
+      let off = 0;
+      while (off < b.length) {
+        const n = Math.min(SLAB - this.fill, b.length - off);
+        b.copy(this.slab, this.fill, off, off + n);
+        this.fill += n;
+        off += n;
+        if (this.fill === SLAB) await this.writeSlab(SLAB);
+      }
+    }
+  }
+
+  /** Writes what is left (padded to a block) and waits for every write; the file may then be longer than the data. */
+  async finish(): Promise<void> {
+    if (this.fill > 0) {
+      const padded = Math.ceil(this.fill / BLOCK) * BLOCK;
+      // Zeros, not whatever an earlier upload left in the slab, even though the caller truncates them away.
+      this.slab.fill(0, this.fill, padded);
+      await this.writeSlab(padded, this.fill);
+    }
+    await this.inFlight;
+    this.inFlight = undefined;
+  }
+
+  /** Waits for a write in progress, gives the slabs back and closes the direct handle; unusable afterwards. */
+  async close(): Promise<void> {
+    await this.inFlight?.catch(() => {});
+    for (const s of [this.slab, this.spare]) if (s) returnSlab(s);
+    this.spare = undefined;
+    await this.direct.close();
+  }
+
+  private async writeSlab(length: number, dataLength = length): Promise<void> {
+    // The other slab is free once its write is done (a failed write fails this append).
+    await this.inFlight;
+    const full = this.slab;
+    const at = this.slabAt;
+    this.slab = this.spare!;
+    this.spare = full;
+    this.slabAt += SLAB;
+    this.fill = 0;
+    const write = this.writeFully(full, length, at).then(() => this.onInFile(at + dataLength));
+    write.catch(() => {}); // awaited by the next writeSlab or finish
+    this.inFlight = write;
+  }
+
+  private async writeFully(buf: Buffer, length: number, at: number): Promise<void> {
+    let done = 0;
+    while (done < length) {
+      if (!this.fallback) {
+        try {
+          const { bytesWritten } = await this.direct.write(buf, done, length - done, at + done);
+          done += bytesWritten;
+          continue;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+          this.fallback = true;
+        }
+      }
+      const { bytesWritten } = await this.buffered.write(buf, done, length - done, at + done);
+      done += bytesWritten;
+    }
+  }
+}
