@@ -61,7 +61,7 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
     closers.push(() => hasher.close());
     const store =
       opts.store ??
-      (await createBlobStore(config.s3 ? { driver: 's3', ...config.s3 } : { driver: 'fs', dir: config.dataDir }));
+      (await createBlobStore(config.s3 ? { driver: 's3', ...config.s3 } : { driver: 'fs', dir: config.dataDir, directWrites: config.directWrites }));
     closers.push(() => store.close());
     const db = await openDatabase({
       url: config.databaseUrl,

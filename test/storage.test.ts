@@ -36,20 +36,26 @@ interface Driver {
   cleanup(): Promise<void>;
 }
 
-const drivers: Array<{ name: string; make: () => Promise<Driver> }> = [
-  {
-    name: 'fs',
-    make: async () => {
+function fsDriver(name: string, opts: ConstructorParameters<typeof FsBlobStore>[1]) {
+  return {
+    name,
+    make: async (): Promise<Driver> => {
       const dir = await mkdtemp(join(tmpdir(), 'aa-store-'));
-      const store = await new FsBlobStore(dir).init();
+      const store = await new FsBlobStore(dir, opts).init();
       return {
-        name: 'fs',
+        name,
         store,
         leftovers: async () => (await readdir(join(dir, 'staging'))).length,
         cleanup: () => rm(dir, { recursive: true, force: true }),
       };
     },
-  },
+  };
+}
+
+const drivers: Array<{ name: string; make: () => Promise<Driver> }> = [
+  fsDriver('fs', {}),
+  // ARTIFACTAPI_DIRECT_WRITES, with a threshold the tests' bodies cross (odd sizes and offsets included below).
+  fsDriver('fs, direct writes past 1 MiB', { directWritesAfter: 1024 * 1024 + 3 }),
   {
     name: 's3',
     make: async () => {
@@ -105,7 +111,7 @@ describe.each(drivers)('BlobStore [$name]', ({ make }) => {
   });
 
   it('a missing key is ENOENT on read and null on stat', async () => {
-    const key = d.name === 'fs' ? FsBlobStore.keyFor('0'.repeat(64)) : 't/blobs/00000000-0000-0000-0000-000000000000';
+    const key = d.store.driver === 'fs' ? FsBlobStore.keyFor('0'.repeat(64)) : 't/blobs/00000000-0000-0000-0000-000000000000';
     await expect(d.store.read(key)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await d.store.stat(key)).toBeNull();
     await d.store.delete(key);

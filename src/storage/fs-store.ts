@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, constants, type FileHandle, mkdir, open, readdir, rename, stat, truncate, unlink } from 'node:fs/promises';
-import { DIRECT_AFTER, DurableFileWriter } from './durable-file.js';
+import { DurableFileWriter } from './durable-file.js';
 import { warmPageCache } from './page-cache-warm.js';
 import { FileBody } from './file-body.js';
 import { removeGradually } from './gradual-remove.js';
@@ -39,7 +39,14 @@ export class FsBlobStore implements BlobStore {
   private readonly staging: string;
   private readonly blobs: string;
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    /**
+     * `directWritesAfter`: uploads go around the page cache past this offset (see DurableFileWriter), and are read
+     * back into it once committed; unset, every write is an ordinary one.
+     */
+    private readonly opts: { directWritesAfter?: number } = {},
+  ) {
     this.staging = join(root, 'staging');
     this.blobs = join(root, 'blobs');
   }
@@ -88,7 +95,7 @@ export class FsBlobStore implements BlobStore {
     const file = join(this.staging, randomUUID());
     let handle: Promise<FileHandle> | undefined;
     const fh = () => (handle ??= open(file, 'w'));
-    const sink = new DurableFileWriter({ fh, path: file });
+    const sink = new DurableFileWriter({ fh, ...this.direct(file) });
     const closeHandle = async () => {
       if (handle) await (await handle.catch(() => undefined))?.close().catch(() => {});
     };
@@ -124,6 +131,12 @@ export class FsBlobStore implements BlobStore {
     };
   }
 
+  /** The writer options that make a file's large uploads go direct, when configured. */
+  private direct(path: string): { path: string; directAfter: number } | object {
+    const after = this.opts.directWritesAfter;
+    return after === undefined ? {} : { path, directAfter: after };
+  }
+
   private appendPath(state: AppendState): string {
     if (state.driver !== 'fs' || !/^[0-9a-f-]{36}$/.test(state.file)) throw new Error('invalid fs append state');
     return join(this.staging, state.file);
@@ -140,7 +153,7 @@ export class FsBlobStore implements BlobStore {
     const fh = await open(path, 'r+');
     try {
       // Bytes past `size` are the remains of an append that failed: overwrite them.
-      const sink = new DurableFileWriter({ fh: async () => fh, path, start: state.size });
+      const sink = new DurableFileWriter({ fh: async () => fh, start: state.size, ...this.direct(path) });
       await pipeline(body, sink, signal ? { signal } : {});
       await sink.flush();
       return { ...state, size: state.size + sink.bytesWritten };
@@ -157,7 +170,8 @@ export class FsBlobStore implements BlobStore {
   async completeAppend(state: AppendState, sha256: string): Promise<CommittedObject> {
     const path = this.appendPath(state);
     await truncate(path, state.size);
-    return this.place(path, sha256, state.size > DIRECT_AFTER);
+    const after = this.opts.directWritesAfter;
+    return this.place(path, sha256, after !== undefined && state.size > after);
   }
 
   async abortAppend(state: AppendState): Promise<void> {
