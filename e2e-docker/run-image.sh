@@ -5,6 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v podman >/dev/null || { echo "image-e2e: podman is missing (apt-get install podman)" >&2; exit 2; }
+# crun, podman's default runtime, refuses cgroup "hybrid mode" when the v2 hierarchy holds a controller (this machine
+# mounts hugetlb there); runc runs containers there. The setting reaches every podman call below (build, run, exec).
+if [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ]; then
+  command -v runc >/dev/null || { echo "image-e2e: cgroup hybrid mode needs runc (apt-get install runc)" >&2; exit 2; }
+  CONTAINERS_CONF=$(mktemp)
+  printf '[engine]\nruntime = "runc"\n' >"$CONTAINERS_CONF"
+  export CONTAINERS_CONF
+  echo "image-e2e: cgroup hybrid mode with v2 controllers: containers run with runc" >&2
+fi
 base=${NODE_IMAGE:-}
 if [ -z "$base" ]; then
   if timeout 60 podman pull -q docker.io/library/node:20-bookworm-slim >/dev/null 2>&1; then

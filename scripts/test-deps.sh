@@ -11,6 +11,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -x /usr/bin/skopeo ] || need+=(skopeo)
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 [ -x /usr/bin/podman ] || need+=(podman)
+# make image-e2e runs containers with runc where cgroup hybrid mode keeps crun from starting them.
+[ -x /usr/sbin/runc ] || need+=(runc)
 # Real package clients: pip (in a venv) and twine for PyPI, setuptools + build to make test packages offline,
 # the go command for Go modules.
 [ -x /usr/bin/twine ] || need+=(twine)
