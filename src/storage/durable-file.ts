@@ -28,10 +28,9 @@ export interface DurableFileOptions {
 
 /**
  * Appends to a file and keeps the disk busy during the transfer, so that the commit's fsync has little left to do.
- * With a path, the bytes after the first few MiB bypass the page cache (O_DIRECT) in aligned slabs; otherwise (or
- * where the filesystem refuses it) they are ordinary writes flushed by a background `fdatasync` every 64 MiB, because the kernel would keep a
- * multi-GB upload dirty and write it all in the commit's fsync after the transfer. Either way bytes past the end
- * are cut off when the stream finishes.
+ * With a path, the bytes past `directAfter` bypass the page cache (O_DIRECT) in aligned slabs. Otherwise (or where
+ * the filesystem refuses it) they are ordinary writes flushed by a background `fdatasync` every 64 MiB, because the
+ * kernel would keep a multi-GB upload dirty and write it all in the commit's fsync after the transfer.
  */
 export class DurableFileWriter extends Writable {
   /** Bytes accepted (from `start`). */
