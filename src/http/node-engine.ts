@@ -5,7 +5,7 @@ import { AbortedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { buildRequest, dispatch, InFlight, LazyAbort, parseContentLength, requestId } from './request-base.js';
 import { lengthMismatch, ResponseBase } from './response-base.js';
-import { isRecyclable } from '../storage/file-body.js';
+import { isRecyclable } from '../util/recyclable.js';
 import type { RunningServer, ServerOptions } from './types.js';
 
 /** Socket and body buffers: large enough for throughput, small enough to bound memory per request. */

@@ -1,20 +1,12 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import type { Recyclable } from '../util/recyclable.js';
 
 /** Read size of a file body: measured best for 16 concurrent node:http downloads here (1 MiB and 64 KiB did worse). */
 export const FILE_CHUNK = 256 * 1024;
 /** Idle chunk buffers kept for reuse, process-wide (64 × 256 KiB = 16 MiB at most). */
 const POOL_MAX = 64;
 const pool: Buffer[] = [];
-
-/** A body chunk the consumer may hand back once nothing refers to its bytes any more (see FileBody.recycle). */
-export interface Recyclable {
-  recycle(chunk: Buffer): void;
-}
-
-export function isRecyclable(s: unknown): s is Recyclable {
-  return typeof (s as Partial<Recyclable>).recycle === 'function';
-}
 
 /**
  * A file (or a byte range of it) as a stream whose chunk buffers can be given back and read into again.

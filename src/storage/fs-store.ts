@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, constants, type FileHandle, mkdir, open, readdir, rename, stat, truncate, unlink } from 'node:fs/promises';
-import { DurableFileWriter } from './durable-file.js';
+import { DurableFileWriter, type DurableFileOptions } from './durable-file.js';
 import { warmPageCache } from './page-cache-warm.js';
 import { FileBody } from './file-body.js';
 import { removeGradually } from './gradual-remove.js';
@@ -132,7 +132,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   /** The writer options that make a file's large uploads go direct, when configured. */
-  private direct(path: string): { path: string; directAfter: number } | object {
+  private direct(path: string): Pick<DurableFileOptions, 'path' | 'directAfter'> {
     const after = this.opts.directWritesAfter;
     return after === undefined ? {} : { path, directAfter: after };
   }
