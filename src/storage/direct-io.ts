@@ -42,8 +42,12 @@ export async function openDirect(path: string): Promise<FileHandle | null> {
 
 /**
  * Appends through O_DIRECT from block-aligned slabs, two at a time (one filling while the other is written).
- * Buffered writes to new file blocks run at ≈ 400 MiB/s on this machine's ext4 whatever the disk does (the page
- * cache insertion costs ≈ 2.5 ms of kernel CPU per MiB); direct writes of the same data ran at 0.7–1.8 GiB/s.
+ * Filling the page cache is what costs: on a VM whose balloon takes freed guest memory back (free page reporting,
+ * as here), every page the cache grows into is faulted in from the host again, ≈ 1.8 ms of kernel CPU per MiB,
+ * so buffered writes of new data run at ≈ 550 MiB/s (5 GiB/s into memory the guest still holds); direct writes
+ * of the same data ran at 1.2–2.3 GiB/s. Reading such a file back with O_DIRECT too (as MinIO does) was measured
+ * and not kept: ≈ 1 GiB/s from a disk busy with other writeback, every time, where the page cache, once warm,
+ * serves 1.5–2 GiB/s.
  * The last, partial slab is written padded to a block: the caller truncates the file to its real end.
  * A filesystem that takes O_DIRECT at open but refuses the writes gets them through `buffered` instead.
  */
