@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { diskCeiling, loopbackCeiling, sha256Ceilings } from './lib/ceilings.mjs';
+import { diskCeiling, loopbackCeiling, memoryReclaim, pageCacheCeilings, sha256Ceilings } from './lib/ceilings.mjs';
 import { blob, MiB, req } from './lib/http.mjs';
 import { median, watched } from './lib/proc.mjs';
 import { startArtifactapi, startDistribution, TOKEN } from './lib/servers.mjs';
@@ -41,7 +41,9 @@ const block = blob(1).block;
 const sha = await sha256Ceilings(quick ? 256 : 1024, block);
 const loop = await loopbackCeiling(quick ? 512 : 2048, block);
 const disk = await diskCeiling(quick ? 256 : 1024, block);
-log('ceilings', { sha, loop, disk });
+const cache = await pageCacheCeilings(quick ? 256 : 1024, block);
+const reclaim = memoryReclaim();
+log('ceilings', { sha, loop, disk, cache, reclaim });
 const ceilings = {
   'SHA-256 one core, node:crypto (MiB/s)': sha.nodeCrypto,
   'SHA-256 one core, hash-wasm (MiB/s)': sha.hashWasm,
@@ -49,6 +51,9 @@ const ceilings = {
   'loopback HTTP download, bare uWS (MiB/s)': loop.download,
   'disk write + fdatasync (MiB/s)': disk.write,
   [`disk read, ${disk.readFrom} (MiB/s)`]: disk.read,
+  'buffered write, page cache growing into new memory (MiB/s)': cache.fresh,
+  'buffered write, page cache reusing memory just freed (MiB/s)': cache.reused,
+  'O_DIRECT write + fdatasync (MiB/s)': cache.direct,
 };
 // A durable upload is bounded by the slowest of: receiving, hashing, writing.
 const pushCeiling = { ceiling: Math.min(loop.upload, sha.nodeCrypto, disk.write), ceilingName: 'min(loopback up, SHA-256, disk write)' };
@@ -248,12 +253,15 @@ const lines = [
   '|---|---|',
   ...Object.entries(ceilings).map(([k, v]) => `| ${k.replace(' (MiB/s)', '')} | ${fmt(v)} |`),
   '',
+  // Where the cache's growth is slow, every buffered write (every server's) is bounded by it, and by how much
+  // memory the host took back since the last run: the reason figures move between runs here.
+  ...(reclaim.length ? [`How this machine takes memory back: ${reclaim.join('; ')}.`, ''] : []),
   '## Figures',
   '',
   `| figure | unit | ${names.join(' | ')} | ${aaNames.map((n) => `× dist (${n.replace('artifactapi ', '')})`).join(' | ')} | ceiling | best artifactapi % of ceiling |`,
   `|---|---|${names.map(() => '---').join('|')}|${aaNames.map(() => '---').join('|')}|---|---|`,
 ];
-const json = { date: new Date().toISOString(), quick, reps: REPS, machine: { cores: cpus().length, model: cpus()[0]?.model, memGiB: totalmem() / 2 ** 30 }, ceilings, rows: [] };
+const json = { date: new Date().toISOString(), quick, reps: REPS, machine: { cores: cpus().length, model: cpus()[0]?.model, memGiB: totalmem() / 2 ** 30, reclaim }, ceilings, rows: [] };
 for (const [figure, r] of rows) {
   const med = (n) => (r.values.get(n)?.length ? median(r.values.get(n)) : undefined);
   const d = med('distribution');

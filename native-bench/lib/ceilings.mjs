@@ -1,9 +1,9 @@
 // The machine's own limits, measured in the same run as the servers: SHA-256 on one core (node:crypto and
 // hash-wasm), loopback HTTP streaming through a uWS server with no logic, sequential disk write with fdatasync
-// and read back.
+// and read back; what filling the page cache costs, and how the VM takes memory back.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -74,4 +74,85 @@ export async function diskCeiling(mib, block, dir = tmpdir()) {
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
+}
+
+/**
+ * What filling the page cache costs here, which bounds every buffered write (distribution's and ours): `mib` MiB
+ * written without sync into a new file (the cache grows into memory the guest may have given back to the host),
+ * then, right after deleting it, into another (memory just freed); and the same bytes with O_DIRECT.
+ */
+export async function pageCacheCeilings(mib, block, dir = tmpdir()) {
+  const d = mkdtempSync(join(dir, 'aa-cache-'));
+  const { constants } = await import('node:fs');
+  const buffered = async (name) => {
+    const fh = await open(join(d, name), 'w');
+    const t0 = performance.now();
+    for (let i = 0; i < mib; i++) await fh.write(block);
+    const r = rate(mib, t0);
+    await fh.close();
+    return r;
+  };
+  try {
+    // Free page reporting hands memory freed a moment ago (by the runs before) back to the host after ≈ 2 s.
+    await new Promise((r) => setTimeout(r, 4000));
+    const fresh = await buffered('a');
+    rmSync(join(d, 'a'));
+    const reused = await buffered('b');
+    rmSync(join(d, 'b'));
+    // O_DIRECT wants an aligned buffer: a WebAssembly memory starts on a page boundary.
+    const slab = Buffer.from(new WebAssembly.Memory({ initial: 32 }).buffer, 0, 2 * MiB);
+    for (let o = 0; o < slab.length; o += block.length) block.copy(slab, o);
+    let direct;
+    const fh = await open(join(d, 'c'), constants.O_WRONLY | constants.O_CREAT | (constants.O_DIRECT ?? 0)).catch(() => undefined);
+    if (fh) {
+      try {
+        const t0 = performance.now();
+        for (let i = 0; i < mib; i += 2) await fh.write(slab, 0, slab.length, i * MiB);
+        await fh.datasync();
+        direct = rate(mib, t0);
+      } catch {
+        /* no O_DIRECT on this filesystem */
+      } finally {
+        await fh.close();
+      }
+    }
+    return { fresh, reused, direct };
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+}
+
+/**
+ * How this VM takes memory back, which makes buffered I/O figures move between runs: the virtio balloon's free
+ * page reporting (freed guest pages go back to the host and are faulted in again on the next use) and DAMON
+ * schemes that page out memory left idle.
+ */
+export function memoryReclaim() {
+  const notes = [];
+  try {
+    for (const dev of readdirSync('/sys/bus/virtio/devices')) {
+      const base = `/sys/bus/virtio/devices/${dev}`;
+      if (readFileSync(`${base}/device`, 'utf8').trim() !== '0x0005') continue; // balloon
+      const features = readFileSync(`${base}/features`, 'utf8').trim();
+      notes.push(`virtio balloon present, free page reporting ${features[5] === '1' ? 'on' : 'off'}`);
+    }
+  } catch {
+    /* not a virtio guest */
+  }
+  try {
+    const k = '/sys/kernel/mm/damon/admin/kdamonds';
+    for (let i = 0; i < Number(readFileSync(`${k}/nr_kdamonds`, 'utf8')); i++) {
+      if (readFileSync(`${k}/${i}/state`, 'utf8').trim() !== 'on') continue;
+      const s = `${k}/${i}/contexts/0/schemes`;
+      for (let j = 0; j < Number(readFileSync(`${s}/nr_schemes`, 'utf8')); j++) {
+        const action = readFileSync(`${s}/${j}/action`, 'utf8').trim();
+        const age = Number(readFileSync(`${s}/${j}/access_pattern/age/min`, 'utf8'));
+        const aggrUs = Number(readFileSync(`${k}/${i}/contexts/0/monitoring_attrs/intervals/aggr_us`, 'utf8'));
+        notes.push(`DAMON scheme on: ${action} of memory idle for ${((age * aggrUs) / 1e6).toFixed(0)} s or more`);
+      }
+    }
+  } catch {
+    /* no DAMON sysfs */
+  }
+  return notes;
 }
