@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   digestBuffer,
   formatDigest,
@@ -15,6 +15,8 @@ import {
   verifyDigests,
 } from '../src/hashing/digest.js';
 import { createHasher } from '../src/hashing/pool.js';
+import { PooledHashStream } from '../src/hashing/stream.js';
+import type { MessagePort } from 'node:worker_threads';
 import type { HashAlgorithm, Hasher, HashStreamOptions } from '../src/hashing/types.js';
 
 const ALL: HashAlgorithm[] = ['sha256', 'sha512', 'sha1', 'md5'];
@@ -115,6 +117,34 @@ describe('hashing pool streams', () => {
     }
     s.end();
     expect((await s.result).digests.sha256).toBe(ref('sha256', Buffer.from('first second')));
+  });
+
+  it("passes a stream's first bytes on before the worker answers, and hashes a copy of them", async () => {
+    // A worker that receives but never answers: what comes out did not wait for it.
+    let port: MessagePort | undefined;
+    const atWorker: Buffer[] = [];
+    const s = new PooledHashStream(
+      (task) => {
+        port = task.port;
+        port.on('message', (m: unknown) => m instanceof Uint8Array && atWorker.push(Buffer.from(m)));
+        return new Promise(() => {});
+      },
+      { algorithms: ['sha256'] },
+    );
+    const first = once(s, 'data');
+    const head = Buffer.from('first bytes');
+    s.write(head);
+    const [out] = (await Promise.race([first, sleep(2000).then(() => [null])])) as [Buffer | null];
+    expect(out).toBe(head); // the caller's own buffer, at once
+    // What follows while the copy is at the worker waits for it, in order.
+    const later = vi.fn();
+    s.on('data', later);
+    s.write(Buffer.from('second'));
+    await sleep(200);
+    expect(later).not.toHaveBeenCalled();
+    expect(atWorker.map(String)).toEqual(['first bytes', 'second']);
+    s.destroy();
+    port?.close();
   });
 
   it('stops taking input while nobody reads the output (bounded memory), then finishes correctly', async () => {
