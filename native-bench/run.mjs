@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `make bench` (and `make bench-quick`): artifactapi side by side with CNCF distribution and against this
-// machine's own limits, in one run. Every figure alternates the servers, repeats, and reports median (min).
+// machine's own limits, in one run. Every figure alternates the servers (in an order rotated every repetition),
+// repeats, and reports median (min).
 // Writes native-bench/results/latest.md and latest.json and prints the table. Binds only to 127.0.0.1, bounds
 // every load in time, stops every process it started. Build first (`make bench` does).
 //   node native-bench/run.mjs [--quick]
@@ -66,6 +67,11 @@ const servers = [dist, await startArtifactapi({ engine: 'uws' }), await startArt
 if (pgUp) servers.push(await startArtifactapi({ engine: 'uws', mode: 'server' }));
 else log('PostgreSQL/Redis not reachable: server-mode column skipped');
 const others = [];
+/**
+ * The servers in the order repetition `rep` visits them: rotated every repetition, so that none always runs
+ * right after another's writes (the page cache and the disk's writeback carry over from one to the next).
+ */
+const turn = (list, rep) => list.map((_, i) => list[(i + rep) % list.length]);
 
 async function push(s, flow, image, b) {
   const t0 = performance.now();
@@ -130,7 +136,7 @@ try {
     // A new digest for every push: pushing bytes a registry already has is another path (clients HEAD first).
     const blobs = flows.map((_, i) => blob(SIZE, 100 + rep * flows.length + i));
     const big = blobs[0]; // pulled below through the image its monolithic push named
-    for (const s of servers) {
+    for (const s of turn(servers, rep)) {
       for (const [i, flow] of flows.entries()) {
         const w = await watched(s.pid, () => push(s, flow, `img${rep}-${flow.length}`, blobs[i]));
         add(`push ${SIZE} MiB, ${flow}`, 'MiB/s', 'higher', s.name, w.value.mibs, pushCeiling);
@@ -149,7 +155,7 @@ try {
   const sixteen = Array.from({ length: 16 }, (_, i) => blob(PULL16, 100 + i));
   for (const s of servers) for (const b of sixteen) await push(s, 'monolithic PUT', 'many', b);
   for (let rep = 0; rep < REPS; rep++) {
-    for (const s of servers) {
+    for (const s of turn(servers, rep)) {
       const w = await watched(s.pid, async () => {
         const t0 = performance.now();
         const rs = await Promise.all(sixteen.map((b) => req(s.port, 'GET', `${s.prefix}/many/blobs/${b.digest}`)));
@@ -168,7 +174,7 @@ try {
     await putManifest(s, 'many', 'latest', cfg, sixteen[0]);
   }
   for (let rep = 0; rep < REPS; rep++) {
-    for (const s of servers) {
+    for (const s of turn(servers, rep)) {
       for (const [fig, path, method] of [
         ['HEAD blob', `${s.prefix}/many/blobs/${sixteen[0].digest}`, 'HEAD'],
         ['HEAD manifest by tag', `${s.prefix}/many/manifests/latest`, 'HEAD'],
@@ -199,7 +205,7 @@ try {
   const crowd = Array.from({ length: REPS }, (_, i) => blob(REMOTE, 300 + i));
   for (const b of [...cold, ...crowd]) await push(upServer, 'monolithic PUT', 'up', b);
   for (let rep = 0; rep < REPS; rep++) {
-    for (const p of proxies) {
+    for (const p of turn(proxies, rep)) {
       const name = p.kind === 'distribution' ? 'distribution' : p.name;
       const w = await watched(p.pid, () => req(p.port, 'GET', `${p.prefix}/blobs/${cold[rep].digest}`));
       if (w.value.bytes !== REMOTE * MiB) throw new Error(`${p.name} cold pull: ${w.value.status} ${w.value.bytes}`);
