@@ -189,6 +189,32 @@ describe.each(ENGINES)('HTTP engine [%s]', (engine) => {
     expect(signalled).toBe(true);
   });
 
+  it('a refusal of a small upload waits for its body: the client, still sending, gets the answer and keeps the connection', async () => {
+    // No wrapper here: the error reaches the engine's dispatcher, as a handler's errors do in the app.
+    server = await startServer(engine, { host: '127.0.0.1', port: 0, handler: async () => { throw new HttpError(409, 'ALREADY_EXISTS', 'exists'); } }, createLogger('silent'));
+    const sock = net.connect(server.port, '127.0.0.1');
+    let got = '';
+    sock.on('data', (c: Buffer) => (got += c.toString('latin1')));
+    const until = async (text: string, from = 0) => {
+      for (let i = 0; i < 400 && !got.slice(from).includes(text); i++) await sleep(5);
+      return got.slice(from);
+    };
+    const part = randomBytes(MiB);
+    sock.write(`PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: ${2 * MiB}\r\n\r\n`);
+    sock.write(part);
+    await sleep(300);
+    expect(got).toBe(''); // not answered (and closed) while the body is still coming
+    sock.write(part);
+    const first = await until('ALREADY_EXISTS');
+    expect(first).toMatch(/^HTTP\/1\.1 409/);
+    expect(first).not.toMatch(/connection: close/i);
+    // The same connection takes the next request.
+    sock.write('GET /y HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await until('ALREADY_EXISTS', first.length)).toMatch(/^HTTP\/1\.1 409/);
+    expect(sock.destroyed).toBe(false);
+    sock.destroy();
+  });
+
   it('answers every error in one JSON envelope, and hides unknown errors', async () => {
     const url = await start(async (req) => {
       if (req.rawPath === '/known') throw new HttpError(409, 'CONFLICT', 'already there', { path: 'x' }, { 'X-Why': 'because' });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { HttpError, tooLarge } from '../errors.js';
+import { HttpError, isAbort, tooLarge } from '../errors.js';
 import type { Logger } from '../log.js';
 import { errorEnvelope, sendError } from './respond.js';
 import type { Handler, HttpRequest, HttpResponse } from './types.js';
@@ -159,6 +159,37 @@ const BAD_LENGTH = JSON.stringify(errorEnvelope('BAD_REQUEST', 'invalid Content-
  * the connection if the body had started); a handler that returned without finishing closes the connection,
  * so a client never waits for an answer that will not come.
  */
+/** Bodies up to this size are read to their end before an error answers them (see drainSmallBody). */
+const DRAIN_LIMIT = 8 * 1024 * 1024;
+const DRAIN_MS = 5_000;
+
+/**
+ * A refusal (401/404/409…) decided before a small body was read waits for the rest of it, discarded: answering at
+ * once closes the connection on a client still sending, and clients such as undici's fetch then report the broken
+ * pipe (EPIPE) instead of the answer. A large or unsized body is not waited for: that answer closes the connection.
+ */
+async function drainSmallBody(req: HttpRequest): Promise<void> {
+  const n = req.contentLength;
+  if (n === undefined || n === 0 || n > DRAIN_LIMIT) return;
+  let body: Readable;
+  try {
+    body = req.body();
+  } catch {
+    return; // the handler took it: it is being read or was destroyed
+  }
+  if (body.readableEnded || body.destroyed) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      body.off('end', done).off('error', done).off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, DRAIN_MS);
+    body.on('end', done).on('error', done).on('close', done);
+    body.resume();
+  });
+}
+
 export function dispatch(handler: Handler, request: HttpRequest, out: HttpResponse, badLength: boolean, log: Logger, finish: () => void): void {
   if (badLength) {
     out.status(400).setHeader('content-type', 'application/json').end(BAD_LENGTH);
@@ -167,7 +198,10 @@ export function dispatch(handler: Handler, request: HttpRequest, out: HttpRespon
   }
   Promise.resolve()
     .then(() => handler(request, out))
-    .catch((err) => sendError(out, err, log.child({ id: request.id })))
+    .catch(async (err) => {
+      if (!out.finished && !out.headersSent && !isAbort(err)) await drainSmallBody(request);
+      sendError(out, err, log.child({ id: request.id }));
+    })
     .finally(() => {
       if (!out.finished) {
         log.warn({ id: request.id, method: request.method, path: request.rawPath }, 'handler returned without answering; closing the connection');
