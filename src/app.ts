@@ -13,7 +13,8 @@ import { openDatabase } from './db/index.js';
 import type { Database } from './db/types.js';
 import { RemoteEngine } from './engine/remote.js';
 import { UpstreamClient } from './engine/upstream.js';
-import { HttpError } from './errors.js';
+import { HttpError, isAbort } from './errors.js';
+import { drainSmallBody } from './http/request-base.js';
 import { FormatRegistry } from './formats/registry.js';
 import { GarbageCollector } from './gc/collector.js';
 import { createHasher } from './hashing/pool.js';
@@ -148,6 +149,7 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
         }
         await content.handle(req, res, repoName, slash < 0 ? '' : req.rawPath.slice(slash + 1));
       } catch (err) {
+        if (!res.finished && !res.headersSent && !isAbort(err)) await drainSmallBody(req);
         sendError(res, err);
       }
     };

@@ -72,11 +72,10 @@ export function requestId(headers: Record<string, string>): string {
  */
 export function buildRequest(id: string, head: RequestHead, contentLength: number | undefined, src: BodySource): HttpRequest {
   const headers = head.headers;
-  let taken = false;
+  let taken: Readable | undefined;
   const body = () => {
     if (taken) throw new Error('the request body was already taken');
-    taken = true;
-    return src.body();
+    return (taken = src.body());
   };
   let query: URLSearchParams | undefined;
   let remote: string | undefined;
@@ -103,8 +102,13 @@ export function buildRequest(id: string, head: RequestHead, contentLength: numbe
     get bytesRead() {
       return src.bytesRead();
     },
-  };
+    // A symbol key: spread copies (`{ ...req }`) keep it, and handlers do not see it as a member.
+    [BODY_STREAM]: () => taken ?? src.body(),
+  } as HttpRequest;
 }
+
+/** The request's body stream whether or not a handler took it (see drainSmallBody). */
+const BODY_STREAM = Symbol('body stream');
 
 /** Collect a small body, refusing more than `limit` bytes (413) without buffering the excess. */
 export async function collectBody(body: Readable, limit: number): Promise<Buffer> {
@@ -168,15 +172,13 @@ const DRAIN_MS = 5_000;
  * once closes the connection on a client still sending, and clients such as undici's fetch then report the broken
  * pipe (EPIPE) instead of the answer. A large or unsized body is not waited for: that answer closes the connection.
  */
-async function drainSmallBody(req: HttpRequest): Promise<void> {
+export async function drainSmallBody(req: HttpRequest): Promise<void> {
   const n = req.contentLength;
   if (n === undefined || n === 0 || n > DRAIN_LIMIT) return;
-  let body: Readable;
-  try {
-    body = req.body();
-  } catch {
-    return; // the handler took it: it is being read or was destroyed
-  }
+  const stream = (req as { [BODY_STREAM]?: () => Readable })[BODY_STREAM];
+  if (!stream) return;
+  const body = stream();
+  // Ended, or failed and destroyed by whoever was reading it; a stream still being read is only waited for.
   if (body.readableEnded || body.destroyed) return;
   await new Promise<void>((resolve) => {
     const done = () => {
