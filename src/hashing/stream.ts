@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { AbortedError } from '../errors.js';
+import { markExclusive, POOL_CHUNK, takeChunk } from '../util/chunk-pool.js';
 import { isHashAlgorithm } from './digest.js';
 import type { FromWorker, StreamTask, StreamTaskResult, ToWorker } from './protocol.js';
 import type { HashAlgorithm, HashingStream, HashResult, HashStreamOptions } from './types.js';
@@ -169,7 +170,11 @@ export class PooledHashStream extends Transform implements HashingStream {
   private onHashed(chunk: FromWorker): void {
     if (this.destroyed) return;
     this.inFlight -= chunk.byteLength;
-    if (!this.copies.shift()) this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    if (!this.copies.shift()) {
+      const out = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      markExclusive(out);
+      this.push(out);
+    }
     this.release();
   }
 
@@ -195,7 +200,10 @@ export class PooledHashStream extends Transform implements HashingStream {
     if (this.batch && this.batchLen + chunk.byteLength > this.batch.byteLength) this.postBatch();
     // Most streams are small (documents, small files): the first batch is sized for them, so such a stream does not
     // allocate (and leave to the collector) a whole coalesceTarget. A stream that goes on gets full-size batches.
-    this.batch ??= Buffer.allocUnsafeSlow(this.batchesPosted === 0 ? Math.min(target, Math.max(FIRST_BATCH, chunk.byteLength)) : target);
+    if (!this.batch) {
+      const size = this.batchesPosted === 0 ? Math.min(target, Math.max(FIRST_BATCH, chunk.byteLength)) : target;
+      this.batch = size === POOL_CHUNK ? takeChunk() : Buffer.allocUnsafeSlow(size);
+    }
     chunk.copy(this.batch, this.batchLen);
     this.batchLen += chunk.byteLength;
     if (this.batchLen >= Math.min(target - this.tuning.coalesceCopiedBelow, this.batch.byteLength)) this.postBatch();

@@ -5,6 +5,7 @@ import type * as UwsModule from 'uWebSockets.js';
 import { AbortedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { buildRequest, dispatch, InFlight, LazyAbort, parseContentLength, requestId, type RequestHead } from './request-base.js';
+import { POOL_CHUNK, takeChunk } from '../util/chunk-pool.js';
 import { isRecyclable } from '../util/recyclable.js';
 import { lengthMismatch, ResponseBase } from './response-base.js';
 import type { RunningServer, ServerOptions } from './types.js';
@@ -33,8 +34,8 @@ export function uwsAcceptsContentLength(contentLength: number | undefined): bool
   return contentLength === undefined || contentLength < UWS_CONTENT_LENGTH_LIMIT;
 }
 
-/** Request bodies are re-packed into buffers of this size (see UwsBody). */
-const BODY_CHUNK = 1024 * 1024;
+/** Request bodies are re-packed into buffers of this size (see UwsBody), taken from the upload chunk pool. */
+const BODY_CHUNK = POOL_CHUNK;
 
 const require = createRequire(import.meta.url);
 
@@ -69,9 +70,9 @@ const ENGINE_HEADERS = new Set(['content-length', 'transfer-encoding', 'date', '
  * The request body as a backpressured Readable fed by `res.onData`.
  *
  * uWS lends each chunk only for the duration of the callback, so it must be copied; copying into 1 MiB buffers of
- * our own (allocUnsafeSlow: not from the shared pool, so each chunk owns its whole ArrayBuffer) makes that the
- * only copy, and downstream stages (the hashing worker) can take ownership of whole buffers. When the Readable is
- * full the socket is paused; `_read` resumes it.
+ * our own (each owns its whole ArrayBuffer; reused through util/chunk-pool) makes that the only copy, and
+ * downstream stages (the hashing worker) can take ownership of whole buffers. When the Readable is full the socket
+ * is paused; `_read` resumes it.
  */
 class UwsBody {
   private stream: Readable | undefined;
@@ -125,7 +126,8 @@ class UwsBody {
     while (off < src.length) {
       if (!this.acc) {
         const left = this.expectedLength !== undefined ? this.expectedLength - copiedBefore - off : 0;
-        this.acc = Buffer.allocUnsafeSlow(left > 0 ? Math.min(BODY_CHUNK, left) : BODY_CHUNK);
+        const size = left > 0 ? Math.min(BODY_CHUNK, left) : BODY_CHUNK;
+        this.acc = size === BODY_CHUNK ? takeChunk() : Buffer.allocUnsafeSlow(size);
         this.accLen = 0;
       }
       const n = Math.min(this.acc.length - this.accLen, src.length - off);

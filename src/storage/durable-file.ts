@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
+import { recycleChunk } from '../util/chunk-pool.js';
 import { BLOCK, DirectAppender, openDirect } from './direct-io.js';
 
 /** Flush to disk in the background every this many bytes, so the final fsync has little left to do. */
@@ -24,6 +25,11 @@ export interface DurableFileOptions {
   onWritten?: (total: number) => void;
   /** Sees each chunk, with its offset from `start`, as it is accepted (before it is in the file). */
   onChunk?: (offset: number, chunk: Buffer) => void;
+  /**
+   * The writer is the last holder of the chunks it is given (no tee, no onChunk that keeps them): it hands them to
+   * the upload chunk pool once their bytes are in the file (see util/chunk-pool).
+   */
+  recycle?: boolean;
 }
 
 /**
@@ -56,13 +62,19 @@ export class DurableFileWriter extends Writable {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.writeAll([chunk]).then(() => cb(), cb);
+    this.writeAll([chunk]).then(() => this.written([chunk], cb), cb);
   }
 
   // Chunks that queued while the previous write was in the thread pool go out together: when the event loop is busy
   // (a push on 2 cores), one write per turn left the disk idle between turns (≈ 390 → 240 MiB/s measured).
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    this.writeAll(chunks.map((c) => c.chunk)).then(() => cb(), cb);
+    const buffers = chunks.map((c) => c.chunk);
+    this.writeAll(buffers).then(() => this.written(buffers, cb), cb);
+  }
+
+  private written(buffers: Buffer[], cb: () => void): void {
+    if (this.opts.recycle) for (const b of buffers) recycleChunk(b);
+    cb();
   }
 
   /** The direct appender, made when the body turned out large, at a block boundary where the bytes go on. */

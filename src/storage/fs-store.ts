@@ -95,7 +95,7 @@ export class FsBlobStore implements BlobStore {
     const file = join(this.staging, randomUUID());
     let handle: Promise<FileHandle> | undefined;
     const fh = () => (handle ??= open(file, 'w'));
-    const sink = new DurableFileWriter({ fh, ...this.direct(file) });
+    const sink = new DurableFileWriter({ fh, recycle: true, ...this.direct(file) });
     const closeHandle = async () => {
       if (handle) await (await handle.catch(() => undefined))?.close().catch(() => {});
     };
@@ -153,7 +153,7 @@ export class FsBlobStore implements BlobStore {
     const fh = await open(path, 'r+');
     try {
       // Bytes past `size` are the remains of an append that failed: overwrite them.
-      const sink = new DurableFileWriter({ fh: async () => fh, start: state.size, ...this.direct(path) });
+      const sink = new DurableFileWriter({ fh: async () => fh, start: state.size, recycle: true, ...this.direct(path) });
       await pipeline(body, sink, signal ? { signal } : {});
       await sink.flush();
       return { ...state, size: state.size + sink.bytesWritten };
