@@ -106,7 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       idleTimeoutMs: int(env, 'ARTIFACTAPI_UPSTREAM_IDLE_TIMEOUT_MS', 60_000, 1),
     },
     hashThreads: int(env, 'ARTIFACTAPI_HASH_THREADS', 2, 1),
-    directWrites: bool(env, 'ARTIFACTAPI_DIRECT_WRITES', false),
+    directWrites: bool(env, 'ARTIFACTAPI_DIRECT_WRITES', true),
     uploadSessionMaxAgeMs: int(env, 'ARTIFACTAPI_UPLOAD_SESSION_MAX_AGE_S', 24 * 3600, 60) * 1000,
     gc: {
       intervalMs: int(env, 'ARTIFACTAPI_GC_INTERVAL_S', 6 * 3600) * 1000,

@@ -2,6 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { recycleChunk } from '../util/chunk-pool.js';
 import { BLOCK, DirectAppender, openDirect } from './direct-io.js';
+import { beginTransfer } from './transfers.js';
 
 /** Flush to disk in the background every this many bytes, so the final fsync has little left to do. */
 const SYNC_EVERY = 64 * 1024 * 1024;
@@ -46,6 +47,7 @@ export class DurableFileWriter extends Writable {
   private direct: Promise<DirectAppender | null> | undefined;
   private readonly start: number;
   private usedDirect = false;
+  private readonly ended = beginTransfer();
 
   constructor(private readonly opts: DurableFileOptions) {
     super({ highWaterMark: 4 * 1024 * 1024 });
@@ -158,6 +160,7 @@ export class DurableFileWriter extends Writable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.ended();
     this.closeDirect().then(
       () => cb(err),
       () => cb(err),

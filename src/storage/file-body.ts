@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Recyclable } from '../util/recyclable.js';
+import { beginTransfer } from './transfers.js';
 
 /** Read size of a file body: measured best for 16 concurrent node:http downloads here (1 MiB and 64 KiB did worse). */
 export const FILE_CHUNK = 256 * 1024;
@@ -19,6 +20,7 @@ export class FileBody extends Readable implements Recyclable {
   /** Buffers of ours that are downstream now, by their memory: only these may come back. */
   private readonly out = new Map<ArrayBufferLike, Buffer>();
   private reading = false;
+  private readonly ended = beginTransfer();
 
   constructor(
     private readonly fh: FileHandle,
@@ -69,6 +71,7 @@ export class FileBody extends Readable implements Recyclable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.ended();
     this.out.clear();
     this.fh.close().then(
       () => cb(err),
