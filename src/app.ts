@@ -34,6 +34,7 @@ import { RepoRegistry } from './repos/registry.js';
 import { RegistryApi } from './registry/handler.js';
 import { UploadSessions } from './registry/uploads.js';
 import { createBlobStore } from './storage/index.js';
+import { DIRECT_AFTER } from './storage/durable-file.js';
 import type { BlobStore } from './storage/types.js';
 
 export interface App {
@@ -90,7 +91,7 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
     const rows = new ArtifactRowCache(db, cache, log);
     await rows.init();
     closers.push(() => rows.close());
-    const remote = new RemoteEngine({ db, rows, cache, blobs, hasher, upstream, metrics, log, spoolDir: join(config.dataDir, 'spool') });
+    const remote = new RemoteEngine({ db, rows, cache, blobs, hasher, upstream, metrics, log, spoolDir: join(config.dataDir, 'spool'), spoolDirectAfter: config.directWrites ? DIRECT_AFTER : undefined });
     await remote.init();
     const local = new LocalRepositories({ db, rows, blobs, metrics, maxUploadBytes: config.maxUploadBytes });
     const content = new ContentService({ repos, formats, remote, local, auth, cache, keys: new SigningKeys(db), artifacts: (r) => artifactQuery(db, r.id), publicUrl: config.publicUrl });

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Spool } from '../src/engine/spool.js';
+import { openDirect } from '../src/storage/direct-io.js';
+import type { DurableFileWriter } from '../src/storage/durable-file.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -78,9 +80,10 @@ describe('Spool', () => {
     await spool.dispose();
   });
 
-  it('a reader that starts late reads the file, then joins the live chunks; a slow one is not held in memory', async () => {
+  // Past `directAfter` the spool's bytes go around the page cache (O_DIRECT) and a reader behind reads them from disk.
+  it.each([['ordinary writes', undefined], ['direct writes past 1 MiB', MiB + 3]])('a reader that starts late reads the file, then joins the live chunks; a slow one is not held in memory (%s)', async (name, directAfter) => {
     const data = randomBytes(12 * MiB + 5);
-    const spool = new Spool(join(dir, 'c'), data.length);
+    const spool = new Spool(join(dir, `c-${name.length}`), data.length, directAfter);
     const w = spool.writer();
     const early = spool.reader();
     early.pause(); // never reads: must not keep the writer from going on
@@ -99,6 +102,9 @@ describe('Spool', () => {
     const rest: Buffer[] = [];
     for await (const c of early) rest.push(c as Buffer);
     expect(Buffer.concat(rest).equals(data)).toBe(true);
+    const probe = await openDirect(join(dir, `c-${name.length}`));
+    await probe?.close();
+    expect((w as DurableFileWriter).wentDirect).toBe(directAfter !== undefined && probe !== null);
     await spool.dispose();
   });
 

@@ -40,6 +40,8 @@ export interface RemoteEngineDeps {
   metrics: Metrics;
   log: Logger;
   spoolDir: string;
+  /** Spool bytes past this offset are written around the page cache (see DurableFileWriter); unset: ordinary writes. */
+  spoolDirectAfter?: number;
   /** How long a replica waits for another replica's download of the same path before fetching itself. */
   crossReplicaWaitMs?: number;
 }
@@ -292,7 +294,7 @@ export class RemoteEngine {
     const upstreamLength = lenHeader !== undefined && /^\d+$/.test(lenHeader) ? Number(lenHeader) : undefined;
     const rewriting = cls === 'mutable' && fmt.rewriteDocument !== undefined;
     const algorithms: HashAlgorithm[] = ['sha256', ...(Object.keys(expected) as HashAlgorithm[]).filter((a) => a !== 'sha256')];
-    const spool = new Spool(join(this.d.spoolDir, randomUUID()), rewriting ? undefined : upstreamLength);
+    const spool = new Spool(join(this.d.spoolDir, randomUUID()), rewriting ? undefined : upstreamLength, this.d.spoolDirectAfter);
     let contentType = res.headers['content-type'] ?? fmt.contentType(path);
     let metadata: Record<string, unknown> = {};
     let source: Readable = res.body;

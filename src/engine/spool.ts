@@ -39,6 +39,8 @@ export class Spool extends EventEmitter {
      * it before the end. Without it they stay one byte behind what arrived.
      */
     private readonly expectedSize?: number,
+    /** Bytes past this offset go around the page cache (O_DIRECT where the filesystem allows it); unset: none. */
+    private readonly directAfter?: number,
   ) {
     super();
     this.setMaxListeners(0);
@@ -52,8 +54,9 @@ export class Spool extends EventEmitter {
   /** The sink the fetch pipes into: appends flushed to disk as they go, progress announced per chunk. */
   writer(): Writable {
     return new DurableFileWriter({
-      // No path: ordinary writes, so that the blob this becomes is in the page cache for the pulls that follow.
       fh: () => this.handle(),
+      // Readers that fall behind then read the disk; the blob this becomes is read back into the cache when idle.
+      ...(this.directAfter !== undefined ? { path: this.path, directAfter: this.directAfter } : {}),
       onWritten: (total) => {
         this.written = total;
         this.trimRecent();

@@ -180,8 +180,10 @@ export class FsBlobStore implements BlobStore {
     if (state.size <= BACKGROUND_REMOVAL) await removal;
   }
 
-  async putFile(path: string, sha256: string): Promise<CommittedObject> {
-    return this.place(path, sha256);
+  async putFile(path: string, sha256: string, size: number): Promise<CommittedObject> {
+    // A file as large as that was written around the page cache if it came from a spool: read it back.
+    const after = this.opts.directWritesAfter;
+    return this.place(path, sha256, after !== undefined && size > after);
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
