@@ -5,14 +5,15 @@
 // Writes native-bench/results/latest.md and latest.json and prints the table. Binds only to 127.0.0.1, bounds
 // every load in time, stops every process it started. Build first (`make bench` does).
 //   node native-bench/run.mjs [--quick]
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { diskCeiling, loopbackCeiling, memoryReclaim, pageCacheCeilings, sha256Ceilings } from './lib/ceilings.mjs';
+import { diskCeiling, loopbackCeiling, memoryReclaim, pageCacheCeilings, sha256Ceilings, smallRequestCeilings } from './lib/ceilings.mjs';
 import { blob, MiB, req } from './lib/http.mjs';
-import { median, watched } from './lib/proc.mjs';
+import { loadInProcess } from './lib/load.mjs';
+import { median, settle, watched } from './lib/proc.mjs';
 import { startArtifactapi, startDistribution, TOKEN } from './lib/servers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -44,7 +45,8 @@ const loop = await loopbackCeiling(quick ? 512 : 2048, block);
 const disk = await diskCeiling(quick ? 256 : 1024, block);
 const cache = await pageCacheCeilings(quick ? 256 : 1024, block);
 const reclaim = memoryReclaim();
-log('ceilings', { sha, loop, disk, cache, reclaim });
+const small = await smallRequestCeilings(LOAD_SECONDS);
+log('ceilings', { sha, loop, disk, cache, reclaim, small });
 const ceilings = {
   'SHA-256 one core, node:crypto (MiB/s)': sha.nodeCrypto,
   'SHA-256 one core, hash-wasm (MiB/s)': sha.hashWasm,
@@ -55,6 +57,10 @@ const ceilings = {
   'buffered write, page cache growing into new memory (MiB/s)': cache.fresh,
   'buffered write, page cache reusing memory just freed (MiB/s)': cache.reused,
   'O_DIRECT write + fdatasync (MiB/s)': cache.direct,
+  'HEAD, bare uWS, 64 connections (req/s)': small['HEAD uws'],
+  'GET, bare uWS, 64 connections (req/s)': small['GET uws'],
+  'HEAD, bare node:http, 64 connections (req/s)': small['HEAD node'],
+  'GET, bare node:http, 64 connections (req/s)': small['GET node'],
 };
 // A durable upload is bounded by the slowest of: receiving, hashing, writing.
 const pushCeiling = { ceiling: Math.min(loop.upload, sha.nodeCrypto, disk.write), ceilingName: 'min(loopback up, SHA-256, disk write)' };
@@ -67,6 +73,8 @@ const servers = [dist, await startArtifactapi({ engine: 'uws' }), await startArt
 if (pgUp) servers.push(await startArtifactapi({ engine: 'uws', mode: 'server' }));
 else log('PostgreSQL/Redis not reachable: server-mode column skipped');
 const others = [];
+/** Every server process: the harness waits for all of them to be idle before each measurement (see settle). */
+const quiet = servers.map((s) => s.pid);
 /**
  * The servers in the order repetition `rep` visits them: rotated every repetition, so that none always runs
  * right after another's writes (the page cache and the disk's writeback carry over from one to the next).
@@ -104,13 +112,7 @@ async function push(s, flow, image, b) {
 }
 
 function load(port, path, method) {
-  const spec = { url: `http://127.0.0.1:${port}${path}`, method, connections: 64, seconds: LOAD_SECONDS, headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } };
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(here, 'lib', 'load.mjs'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (c) => (out += c));
-    p.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load generator exited ${code}`))));
-  });
+  return loadInProcess({ url: `http://127.0.0.1:${port}${path}`, method, connections: 64, seconds: LOAD_SECONDS, headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
 }
 
 async function putManifest(s, image, tag, cfg, layer) {
@@ -137,6 +139,7 @@ try {
     const blobs = flows.map((_, i) => blob(SIZE, 100 + rep * flows.length + i));
     const big = blobs[0]; // pulled below through the image its monolithic push named
     for (const s of turn(servers, rep)) {
+      await settle(quiet);
       for (const [i, flow] of flows.entries()) {
         const w = await watched(s.pid, () => push(s, flow, `img${rep}-${flow.length}`, blobs[i]));
         add(`push ${SIZE} MiB, ${flow}`, 'MiB/s', 'higher', s.name, w.value.mibs, pushCeiling);
@@ -156,6 +159,7 @@ try {
   for (const s of servers) for (const b of sixteen) await push(s, 'monolithic PUT', 'many', b);
   for (let rep = 0; rep < REPS; rep++) {
     for (const s of turn(servers, rep)) {
+      await settle(quiet);
       const w = await watched(s.pid, async () => {
         const t0 = performance.now();
         const rs = await Promise.all(sixteen.map((b) => req(s.port, 'GET', `${s.prefix}/many/blobs/${b.digest}`)));
@@ -175,6 +179,7 @@ try {
   }
   for (let rep = 0; rep < REPS; rep++) {
     for (const s of turn(servers, rep)) {
+      await settle(quiet);
       for (const [fig, path, method] of [
         ['HEAD blob', `${s.prefix}/many/blobs/${sixteen[0].digest}`, 'HEAD'],
         ['HEAD manifest by tag', `${s.prefix}/many/manifests/latest`, 'HEAD'],
@@ -182,7 +187,7 @@ try {
       ]) {
         const w = await watched(s.pid, () => load(s.port, path, method));
         if (w.value.errors > 0) log(`${s.name} ${fig}: ${w.value.errors} errors`);
-        add(`${fig}, 64 connections`, 'req/s', 'higher', s.name, w.value.rps);
+        add(`${fig}, 64 connections`, 'req/s', 'higher', s.name, w.value.rps, { ceiling: small[`${method} uws`], ceilingName: 'bare uWS, same load generator' });
         add(`${fig}, 64 connections, p99`, 'ms', 'lower', s.name, w.value.p99);
       }
     }
@@ -192,9 +197,11 @@ try {
   // ---- remote (pull-through) ----
   const upstream = await startDistribution({ label: 'upstream' });
   others.push(upstream);
+  quiet.push(upstream.pid);
   const upUrl = `http://127.0.0.1:${upstream.port}`;
   const proxies = [await startDistribution({ proxyOf: upUrl })];
   others.push(proxies[0]);
+  quiet.push(proxies[0].pid);
   for (const s of servers.filter((x) => x.kind === 'artifactapi')) {
     await s.createRepo({ name: 'hub', package_type: 'docker', repo_type: 'remote', upstream: { url: upUrl } });
     proxies.push({ ...s, prefix: '/v2/hub/b/up' });
@@ -206,6 +213,7 @@ try {
   for (const b of [...cold, ...crowd]) await push(upServer, 'monolithic PUT', 'up', b);
   for (let rep = 0; rep < REPS; rep++) {
     for (const p of turn(proxies, rep)) {
+      await settle(quiet);
       const name = p.kind === 'distribution' ? 'distribution' : p.name;
       const w = await watched(p.pid, () => req(p.port, 'GET', `${p.prefix}/blobs/${cold[rep].digest}`));
       if (w.value.bytes !== REMOTE * MiB) throw new Error(`${p.name} cold pull: ${w.value.status} ${w.value.bytes}`);
@@ -227,6 +235,7 @@ try {
   for (let rep = 0; rep < REPS; rep++) {
     for (const s of servers.filter((x) => x.kind === 'artifactapi')) {
       if (rep === 0) await s.createRepo({ name: 'g', package_type: 'generic', repo_type: 'local' });
+      await settle(quiet);
       const up = await watched(s.pid, () => req(s.port, 'PUT', `/g/big-${rep}.bin`, { headers: { 'transfer-encoding': 'chunked' }, block, blocks: GENERIC, token: TOKEN }));
       if (up.value.status !== 201) throw new Error(`${s.name} generic upload: ${up.value.status}`);
       add(`generic: ${GENERIC} MiB upload`, 'MiB/s', 'higher', s.name, GENERIC / (up.value.ms / 1000), pushCeiling);
@@ -255,9 +264,12 @@ const lines = [
   '',
   '## Machine ceilings',
   '',
-  '| ceiling | MiB/s |',
+  '| ceiling | value |',
   '|---|---|',
-  ...Object.entries(ceilings).map(([k, v]) => `| ${k.replace(' (MiB/s)', '')} | ${fmt(v)} |`),
+  ...Object.entries(ceilings).map(([k, v]) => {
+    const [, name, unit] = /^(.*) \((.*)\)$/.exec(k);
+    return `| ${name} | ${fmt(v)} ${unit} |`;
+  }),
   '',
   // Where the cache's growth is slow, every buffered write (every server's) is bounded by it, and by how much
   // memory the host took back since the last run: the reason figures move between runs here.

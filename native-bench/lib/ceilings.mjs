@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSHA256 } from 'hash-wasm';
 import { MiB, req } from './http.mjs';
+import { loadInProcess } from './load.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -45,6 +46,27 @@ export async function loopbackCeiling(mib, block) {
   } finally {
     p.kill();
   }
+}
+
+/**
+ * Small requests against servers with no logic (uWS and node:http answering a manifest-sized document), with the
+ * load generator the server rows use: the most either engine can answer on this machine, client included.
+ */
+export async function smallRequestCeilings(seconds) {
+  const out = {};
+  for (const engine of ['uws', 'node']) {
+    const p = spawn(process.execPath, [join(here, 'bare-small.cjs'), engine], { stdio: ['ignore', 'pipe', 'inherit'], cwd: join(here, '..', '..') });
+    const port = await new Promise((r) => p.stdout.once('data', (d) => r(Number(String(d).trim()))));
+    try {
+      for (const method of ['HEAD', 'GET']) {
+        const r = await loadInProcess({ url: `http://127.0.0.1:${port}/v2/x/manifests/latest`, method, connections: 64, seconds });
+        out[`${method} ${engine}`] = r.rps;
+      }
+    } finally {
+      p.kill();
+    }
+  }
+  return out;
 }
 
 /** Write `mib` MiB and fdatasync (what a durable commit costs), then read it back (page cache, or disk if dropped). */

@@ -5,7 +5,19 @@
 // for CPU, so it must cost far less per request than the server does. Run as its own process:
 //   node native-bench/lib/load.mjs '{"url":"http://127.0.0.1:8080/x","method":"HEAD","connections":64,"seconds":4}'
 // prints {"rps","p50","p99","errors","requests"} as JSON.
+import { spawn } from 'node:child_process';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+/** Runs `load(spec)` in a process of its own (so it does not share this one's event loop); resolves with its result. */
+export function loadInProcess(spec) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [fileURLToPath(import.meta.url), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (c) => (out += c));
+    p.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load generator exited ${code}`))));
+  });
+}
 
 export function load({ url, method = 'GET', connections = 64, seconds = 4, headers = {} }) {
   const u = new URL(url);

@@ -45,3 +45,27 @@ export const freePort = () =>
   });
 
 export const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+/** Dirty and under-writeback page cache, MiB. */
+function dirtyMiB() {
+  const m = readFileSync('/proc/meminfo', 'utf8');
+  const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(m)?.[1] ?? 0);
+  return (kb('Dirty') + kb('Writeback')) / 1024;
+}
+
+/**
+ * Waits (at most `maxMs`) until the page cache has been written back and every process in `pids` is idle: one
+ * server's leftovers (gigabytes left dirty by a push, an artifactapi read-back) must not land in the next one's
+ * figures. Returns how long it waited.
+ */
+export async function settle(pids, maxMs = 30_000) {
+  const t0 = performance.now();
+  const { spawnSync } = await import('node:child_process');
+  spawnSync('sync');
+  for (;;) {
+    const before = pids.map(cpuSeconds);
+    await new Promise((r) => setTimeout(r, 250));
+    const busy = pids.some((p, i) => cpuSeconds(p) - before[i] > 0.02);
+    if ((!busy && dirtyMiB() < 64) || performance.now() - t0 > maxMs) return performance.now() - t0;
+  }
+}
