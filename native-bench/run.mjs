@@ -146,10 +146,16 @@ try {
         if (!Number.isNaN(w.value.closeMs)) add(`closing PUT after ${flow}`, 'ms', 'lower', s.name, w.value.closeMs);
         if (flow === 'streamed PATCH + PUT') addProc(`push ${SIZE} MiB streamed`, s.name, w);
       }
-      const w = await watched(s.pid, () => req(s.port, 'GET', `${s.prefix}/img${rep}-14/blobs/${big.digest}`));
+      // Right after the pushes, the first blob may still be on its way into the page cache (artifactapi writes large
+      // uploads around it and reads them back when idle); after a pause, another blob pushed then is warm for all.
+      const now = await req(s.port, 'GET', `${s.prefix}/img${rep}-14/blobs/${big.digest}`);
+      if (now.bytes !== SIZE * MiB) throw new Error(`${s.name} pull: ${now.status} ${now.bytes}`);
+      add(`pull ${SIZE} MiB right after the pushes`, 'MiB/s', 'higher', s.name, SIZE / (now.ms / 1000), pullCeiling);
+      await settle(quiet);
+      const w = await watched(s.pid, () => req(s.port, 'GET', `${s.prefix}/img${rep}-20/blobs/${blobs[1].digest}`));
       if (w.value.bytes !== SIZE * MiB) throw new Error(`${s.name} pull: ${w.value.status} ${w.value.bytes}`);
       add(`pull ${SIZE} MiB warm`, 'MiB/s', 'higher', s.name, SIZE / (w.value.ms / 1000), pullCeiling);
-      addProc(`pull ${SIZE} MiB`, s.name, w);
+      addProc(`pull ${SIZE} MiB warm`, s.name, w);
     }
   }
   log('push/pull done');
