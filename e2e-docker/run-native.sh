@@ -8,6 +8,11 @@ work=$(mktemp -d)
 pids=()
 containers=()
 cleanup() {
+  local status=$?
+  # A failed run shows what the containers logged (a native replica's log is already in this output).
+  if [ "$status" -ne 0 ]; then
+    for c in "${containers[@]}"; do echo "e2e: last lines of $c's log:" >&2; podman logs --tail 80 "$c" >&2 2>&1 || true; done
+  fi
   for c in "${containers[@]}"; do podman rm -f -t 5 "$c" >/dev/null 2>&1 || true; done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
 }
