@@ -137,6 +137,12 @@ export class FsBlobStore implements BlobStore {
     return after === undefined ? {} : { path, directAfter: after };
   }
 
+  /** Whether a file of this size went partly around the page cache (and so wants reading back once placed). */
+  private wroteDirect(size: number): boolean {
+    const after = this.opts.directWritesAfter;
+    return after !== undefined && size > after;
+  }
+
   private appendPath(state: AppendState): string {
     if (state.driver !== 'fs' || !/^[0-9a-f-]{36}$/.test(state.file)) throw new Error('invalid fs append state');
     return join(this.staging, state.file);
@@ -170,8 +176,7 @@ export class FsBlobStore implements BlobStore {
   async completeAppend(state: AppendState, sha256: string): Promise<CommittedObject> {
     const path = this.appendPath(state);
     await truncate(path, state.size);
-    const after = this.opts.directWritesAfter;
-    return this.place(path, sha256, after !== undefined && state.size > after);
+    return this.place(path, sha256, this.wroteDirect(state.size));
   }
 
   async abortAppend(state: AppendState): Promise<void> {
@@ -181,9 +186,8 @@ export class FsBlobStore implements BlobStore {
   }
 
   async putFile(path: string, sha256: string, size: number): Promise<CommittedObject> {
-    // A file as large as that was written around the page cache if it came from a spool: read it back.
-    const after = this.opts.directWritesAfter;
-    return this.place(path, sha256, after !== undefined && size > after);
+    // A spool file as large as that was written around the page cache too.
+    return this.place(path, sha256, this.wroteDirect(size));
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
