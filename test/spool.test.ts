@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Spool } from '../src/engine/spool.js';
 import { openDirect } from '../src/storage/direct-io.js';
 import type { DurableFileWriter } from '../src/storage/durable-file.js';
+import { idleChunks, markExclusive, POOL_CHUNK, takeChunk } from '../src/util/chunk-pool.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -122,5 +123,81 @@ describe('Spool', () => {
     expect(r.ended).toBe(false);
     w.destroy();
     await spool.dispose();
+  });
+
+  it('a reader that keeps up paces the download; one that stalls stops pacing it after a second', async () => {
+    const data = randomBytes(14 * MiB);
+    const spool = new Spool(join(dir, 'pace'), data.length);
+    const w = spool.writer();
+    const reader = spool.reader();
+    const got: Buffer[] = [];
+    reader.on('data', (c: Buffer) => got.push(Buffer.from(c)));
+    reader.pause();
+    // The reader takes nothing: the writes stop being accepted a little over 2 MiB ahead of it.
+    let accepted = 0;
+    const writes = (async () => {
+      for (let i = 0; i < 6 * MiB; i += 256 * 1024) {
+        await write(w, data.subarray(i, i + 256 * 1024));
+        accepted = i + 256 * 1024;
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(accepted).toBeGreaterThanOrEqual(2 * MiB);
+    expect(accepted).toBeLessThanOrEqual(4 * MiB);
+    // It reads again: the download follows it.
+    reader.resume();
+    await writes;
+    expect(accepted).toBe(6 * MiB);
+    // It stalls: after a second in vain the download goes on without it, at full speed.
+    reader.pause();
+    await until(() => got.reduce((n, c) => n + c.length, 0) >= 6 * MiB - 1024 * 1024);
+    const t0 = Date.now();
+    for (let i = 6 * MiB; i < data.length; i += 256 * 1024) await write(w, data.subarray(i, i + 256 * 1024));
+    const waited = Date.now() - t0;
+    expect(waited).toBeGreaterThanOrEqual(900);
+    expect(waited).toBeLessThan(5000);
+    await new Promise<void>((resolve) => w.end(resolve));
+    spool.finish();
+    reader.resume();
+    await new Promise((r) => reader.once('end', r));
+    expect(Buffer.concat(got).equals(data)).toBe(true);
+    await spool.dispose();
+  });
+
+  /** `n` MiB of random bytes in exclusive pool chunks, as the upstream client and the hash stream hand them on. */
+  function pooledChunks(n: number): { chunks: Buffer[]; bytes: Buffer } {
+    const chunks = Array.from({ length: n }, () => {
+      const c = takeChunk();
+      randomBytes(POOL_CHUNK).copy(c);
+      markExclusive(c);
+      return c;
+    });
+    return { chunks, bytes: Buffer.concat(chunks) };
+  }
+
+  it.each([
+    ['hands back what it sent', true],
+    ['keeps what it was given', false],
+  ])('pool chunks go back to the pool once in the file and every reader whose consumer %s is done with them', async (_name, recycles) => {
+    while (idleChunks() > 0) takeChunk();
+    const { chunks, bytes } = pooledChunks(12);
+    const spool = new Spool(join(dir, `pool-${recycles}`), bytes.length);
+    const w = spool.writer();
+    const r = spool.reader();
+    const got: Buffer[] = [];
+    r.on('data', (c: Buffer) => {
+      got.push(Buffer.from(c));
+      // As the HTTP engines do once the bytes left.
+      if (recycles) r.recycle(c);
+    });
+    for (const c of chunks) await write(w, c);
+    await new Promise<void>((resolve) => w.end(resolve));
+    spool.finish();
+    await new Promise((resolve) => r.once('end', resolve));
+    await spool.dispose();
+    expect(Buffer.concat(got).equals(bytes)).toBe(true);
+    // A consumer that never hands its chunks back leaves them to the collector: nothing comes back.
+    if (recycles) expect(idleChunks()).toBeGreaterThanOrEqual(10);
+    else expect(idleChunks()).toBe(0);
   });
 });

@@ -21,6 +21,7 @@ import { storedServable } from '../repos/stored.js';
 import { encodePath } from '../util/paths.js';
 import { Spool } from './spool.js';
 import type { UpstreamClient, UpstreamResponse } from './upstream.js';
+import { readBounded } from '../util/read-bounded.js';
 
 /** Index documents are rewritten in memory; anything bigger than this is refused rather than buffered. */
 const MAX_REWRITE_BYTES = 256 * 1024 * 1024;
@@ -302,7 +303,7 @@ export class RemoteEngine {
     if (rewriting) {
       // A document is rewritten whole before anyone reads it: its final type and length are known up front.
       try {
-        const doc = await readBounded(res.body, MAX_REWRITE_BYTES, abort.signal);
+        const doc = await readBounded(res.body, MAX_REWRITE_BYTES, () => badGateway(`upstream document exceeds ${MAX_REWRITE_BYTES} bytes`), abort.signal);
         const rewritten = await fmt.rewriteDocument!(ctx, path, doc, res.headers['content-type']);
         contentType = rewritten.contentType ?? contentType;
         metadata = { ...rewritten.metadata, ...(res.headers.etag ? { [UPSTREAM_ETAG]: res.headers.etag } : {}) };
@@ -384,14 +385,3 @@ export class RemoteEngine {
   }
 }
 
-async function readBounded(body: Readable, max: number, signal: AbortSignal): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of body) {
-    signal.throwIfAborted();
-    n += (c as Buffer).length;
-    if (n > max) throw badGateway(`upstream document exceeds ${max} bytes`);
-    parts.push(c as Buffer);
-  }
-  return Buffer.concat(parts);
-}

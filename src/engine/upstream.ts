@@ -1,6 +1,7 @@
-import { Agent, request, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import type { UpstreamConfig } from '../repos/model.js';
+import { readBounded } from '../util/read-bounded.js';
+import { Http1Client, type Http1Response } from './http1-client.js';
 
 export interface UpstreamResponse {
   status: number;
@@ -21,11 +22,11 @@ export interface UpstreamOptions {
   idleTimeoutMs: number;
 }
 
-function flatten(h: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
-  return out;
-}
+/** Redirects followed per request (registries send blobs to a CDN or to pre-signed storage URLs). */
+const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** A token endpoint's answer is small; more than this is not a token. */
+const MAX_TOKEN_RESPONSE = 1024 * 1024;
 
 /**
  * HTTP client for upstreams: keep-alive pool, connect and idle timeouts, per-repository
@@ -33,18 +34,12 @@ function flatten(h: Record<string, string | string[] | undefined>): Record<strin
  * bytes are what its digest covers).
  */
 export class UpstreamClient {
-  private readonly agent: Agent;
+  private readonly http: Http1Client;
   private readonly tokens: TokenCache;
 
-  constructor(private readonly opts: UpstreamOptions) {
-    this.agent = new Agent({
-      connect: { timeout: opts.connectTimeoutMs },
-      headersTimeout: opts.idleTimeoutMs,
-      bodyTimeout: opts.idleTimeoutMs,
-      keepAliveTimeout: 30_000,
-      connections: 64,
-    });
-    this.tokens = new TokenCache(this.agent);
+  constructor(opts: UpstreamOptions) {
+    this.http = new Http1Client({ connectTimeoutMs: opts.connectTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs, keepAliveMs: 30_000, maxPerOrigin: 64 });
+    this.tokens = new TokenCache((url, headers, signal) => this.follow(url, 'GET', headers, signal));
   }
 
   authHeaders(up: UpstreamConfig): Record<string, string> {
@@ -55,34 +50,45 @@ export class UpstreamClient {
     return {};
   }
 
+  /**
+   * A request that follows redirects. Authorization goes only where it was meant: a redirect to another origin
+   * (a CDN, a pre-signed storage URL) is followed without it.
+   */
+  private async follow(url: string, method: 'GET' | 'HEAD', headers: Record<string, string>, signal?: AbortSignal): Promise<Http1Response> {
+    let target = new URL(url);
+    let h = headers;
+    for (let hop = 0; ; hop++) {
+      const res = await this.http.request(target, { method, headers: h, signal });
+      const location = res.headers.location;
+      if (!REDIRECTS.has(res.status) || location === undefined || hop === MAX_REDIRECTS) return res;
+      res.body.resume();
+      const next = new URL(location, target);
+      if (next.origin !== target.origin) h = Object.fromEntries(Object.entries(h).filter(([k]) => !['authorization', 'cookie'].includes(k.toLowerCase())));
+      target = next;
+    }
+  }
+
   async fetch(up: UpstreamConfig, url: string, req: UpstreamRequest = {}): Promise<UpstreamResponse> {
     const t0 = performance.now();
-    const send = (auth: Record<string, string>) =>
-      request(url, {
-        dispatcher: this.agent,
-        method: req.method ?? 'GET',
-        headers: { 'user-agent': 'artifactapi', ...auth, ...req.headers },
-        signal: req.signal,
-        maxRedirections: 5,
-      });
+    const send = (auth: Record<string, string>) => this.follow(url, req.method ?? 'GET', { 'user-agent': 'artifactapi', ...auth, ...req.headers }, req.signal);
     // The repository's credentials are for its upstream: a URL an index names on another host (a CDN, a
     // pre-signed storage URL, someone else's server) never sees them, nor does a token realm that host names.
     const credentials = sameOrigin(url, up.url) ? this.authHeaders(up) : {};
     const cachedToken = this.tokens.lookup(url);
-    let res: Dispatcher.ResponseData = await send(cachedToken ? { authorization: `Bearer ${cachedToken}` } : credentials);
+    let res = await send(cachedToken ? { authorization: `Bearer ${cachedToken}` } : credentials);
     // Registries answer 401 with a Bearer challenge: fetch a token from its realm (with our credentials, if any)
     // and try once more. Tokens are cached per realm/service/scope until they expire.
-    const challenge = res.statusCode === 401 ? parseBearerChallenge(flatten(res.headers)['www-authenticate']) : null;
+    const challenge = res.status === 401 ? parseBearerChallenge(res.headers['www-authenticate']) : null;
     if (challenge) {
       res.body.resume();
       const token = await this.tokens.fetch(challenge, url, credentials, req.signal);
       res = await send({ authorization: `Bearer ${token}` });
     }
-    return { status: res.statusCode, headers: flatten(res.headers), body: res.body, ms: performance.now() - t0 };
+    return { status: res.status, headers: res.headers, body: res.body, ms: performance.now() - t0 };
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.http.close();
   }
 }
 
@@ -115,7 +121,7 @@ class TokenCache {
   /** The scope a URL last needed, so later requests send the token without a 401 round trip. */
   private readonly scopeOfPrefix = new Map<string, string>();
 
-  constructor(private readonly agent: Agent) {}
+  constructor(private readonly get: (url: string, headers: Record<string, string>, signal?: AbortSignal) => Promise<Http1Response>) {}
 
   private prefix(url: string): string {
     return url.replace(/\/(manifests|blobs|tags)\/.*$/, '');
@@ -137,10 +143,10 @@ class TokenCache {
     const u = new URL(c.realm);
     if (c.service) u.searchParams.set('service', c.service);
     if (c.scope) u.searchParams.set('scope', c.scope);
-    const res = await request(u, { dispatcher: this.agent, headers: { 'user-agent': 'artifactapi', ...auth }, signal });
-    const body = (await res.body.json().catch(() => ({}))) as { token?: string; access_token?: string; expires_in?: number };
+    const res = await this.get(u.href, { 'user-agent': 'artifactapi', ...auth }, signal);
+    const body = parseTokenResponse(await readBounded(res.body, MAX_TOKEN_RESPONSE, () => new Error('token response too large')).catch(() => null));
     const token = body.token ?? body.access_token;
-    if (res.statusCode !== 200 || !token) throw new Error(`token endpoint ${u.origin}${u.pathname} answered ${res.statusCode}`);
+    if (res.status !== 200 || !token) throw new Error(`token endpoint ${u.origin}${u.pathname} answered ${res.status}`);
     // Renew a little early; registries default to 60 s when they do not say.
     const ttl = Math.max(10, (body.expires_in ?? 60) - 10) * 1000;
     this.byScope.set(key, { token, expires: Date.now() + ttl });
@@ -148,3 +154,25 @@ class TokenCache {
     return token;
   }
 }
+
+interface TokenResponse {
+  token?: string;
+  access_token?: string;
+  expires_in?: number;
+}
+
+function parseTokenResponse(body: Buffer | null): TokenResponse {
+  try {
+    const v = JSON.parse(body?.toString('utf8') ?? '') as unknown;
+    if (typeof v !== 'object' || v === null) return {};
+    const o = v as Record<string, unknown>;
+    return {
+      ...(typeof o.token === 'string' ? { token: o.token } : {}),
+      ...(typeof o.access_token === 'string' ? { access_token: o.access_token } : {}),
+      ...(typeof o.expires_in === 'number' && Number.isFinite(o.expires_in) ? { expires_in: o.expires_in } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+

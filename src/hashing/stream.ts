@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { AbortedError } from '../errors.js';
-import { markExclusive, POOL_CHUNK, takeChunk } from '../util/chunk-pool.js';
+import { isExclusive, markExclusive, POOL_CHUNK, takeChunk } from '../util/chunk-pool.js';
 import { isHashAlgorithm } from './digest.js';
 import type { FromWorker, StreamTask, StreamTaskResult, ToWorker } from './protocol.js';
 import type { HashAlgorithm, HashingStream, HashResult, HashStreamOptions } from './types.js';
@@ -124,7 +124,8 @@ export class PooledHashStream extends Transform implements HashingStream {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     if (chunk.byteLength > 0) {
-      const owned = ownsWholeBuffer(chunk);
+      // A pool chunk its producer marked exclusive may be a partly filled one: it crosses to the worker all the same.
+      const owned = ownsWholeBuffer(chunk) || isExclusive(chunk);
       if (this.early >= chunk.byteLength && this.buffered() === 0) {
         // Nothing is ahead of it: passing it on now keeps the order.
         this.early -= chunk.byteLength;

@@ -16,6 +16,7 @@ import { checkDigest, checkReference, DIGEST_RE, parseRegistryPath, splitName, t
 import { ociBody, ociError } from './oci-errors.js';
 import { deleteTagsOf, listCatalog, listReferrers, listTags } from './queries.js';
 import type { UploadSessions } from './uploads.js';
+import { readBounded } from '../util/read-bounded.js';
 
 export interface RegistryDeps {
   repos: RepoRegistry;
@@ -33,15 +34,8 @@ const CHALLENGE = { 'WWW-Authenticate': 'Basic realm="artifactapi"', ...API_VERS
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
 
-async function readAll(r: Readable, max: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of r) {
-    n += (c as Buffer).length;
-    if (n > max) throw ociError('SIZE_INVALID', `manifest larger than ${max} bytes`, undefined, 413);
-    parts.push(c as Buffer);
-  }
-  return Buffer.concat(parts);
+function readAll(r: Readable, max: number): Promise<Buffer> {
+  return readBounded(r, max, () => ociError('SIZE_INVALID', `manifest larger than ${max} bytes`, undefined, 413));
 }
 
 /** The OCI distribution API under /v2/ for docker repositories of every kind. */

@@ -5,6 +5,7 @@ import type { FormatContext, FormatProvider, MemberDocument } from '../formats/t
 import type { Repository } from './model.js';
 import { ByteLru } from '../util/byte-lru.js';
 import { bufferServable, type Servable } from './servable.js';
+import { readBounded } from '../util/read-bounded.js';
 
 /** Resolves a path in one repository of any kind (the content service). */
 export type MemberOpener = (repo: Repository, path: string, req: HttpRequest) => Promise<Servable | null>;
@@ -93,13 +94,6 @@ export class VirtualRepositories {
   }
 }
 
-async function readAll(stream: NodeJS.ReadableStream, max: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of stream) {
-    n += (c as Buffer).length;
-    if (n > max) throw new HttpError(502, 'DOCUMENT_TOO_LARGE', `member document exceeds ${max} bytes`);
-    parts.push(c as Buffer);
-  }
-  return Buffer.concat(parts);
+function readAll(stream: NodeJS.ReadableStream, max: number): Promise<Buffer> {
+  return readBounded(stream, max, () => new HttpError(502, 'DOCUMENT_TOO_LARGE', `member document exceeds ${max} bytes`));
 }

@@ -24,6 +24,8 @@ export interface DurableFileOptions {
   directAfter?: number;
   /** Reports how many bytes (from `start`) are in the file, as that grows: readers may follow the file. */
   onWritten?: (total: number) => void;
+  /** Awaited before each write is accepted: a tee's readers may hold the writer back (see Spool). */
+  gate?: () => Promise<void> | undefined;
   /** Sees each chunk, with its offset from `start`, as it is accepted (before it is in the file). */
   onChunk?: (offset: number, chunk: Buffer) => void;
   /**
@@ -94,6 +96,8 @@ export class DurableFileWriter extends Writable {
   }
 
   private async writeAll(buffers: Buffer[]): Promise<void> {
+    const gate = this.opts.gate?.();
+    if (gate) await gate;
     if (this.opts.onChunk) {
       let offset = this.accepted;
       for (const b of buffers) {
@@ -120,6 +124,7 @@ export class DurableFileWriter extends Writable {
     this.usedDirect = true;
     await direct.append(buffers);
     this.accepted += total;
+    this.counted(total);
   }
 
   private async writeBuffered(buffers: Buffer[], total: number): Promise<void> {
@@ -130,11 +135,20 @@ export class DurableFileWriter extends Writable {
       done += bytesWritten;
       this.accepted += bytesWritten;
     }
-    this.sinceSync += total;
     this.inFile(this.accepted);
+    this.counted(total);
+  }
+
+  /**
+   * Starts a background `fdatasync` every SYNC_EVERY bytes. Buffered bytes are written back then rather than all in
+   * the commit's fsync; direct writes leave the file's new extents to the journal, which the commit's fsync would
+   * otherwise write all at once (150–300 ms for 512 MiB measured here).
+   */
+  private counted(total: number): void {
+    this.sinceSync += total;
     if (this.sinceSync >= SYNC_EVERY && !this.syncing) {
       this.sinceSync = 0;
-      this.syncing = fh.datasync().finally(() => (this.syncing = undefined));
+      this.syncing = this.opts.fh().then((fh) => fh.datasync()).finally(() => (this.syncing = undefined));
       this.syncing.catch(() => {});
     }
   }

@@ -30,6 +30,11 @@ export function markExclusive(b: Buffer): void {
   if (b.byteOffset === 0 && b.buffer.byteLength === POOL_CHUNK && !(b.buffer instanceof SharedArrayBuffer)) exclusive.add(b);
 }
 
+/** Whether `b` was marked exclusive and not recycled since. */
+export function isExclusive(b: Buffer): boolean {
+  return exclusive.has(b);
+}
+
 /** The caller is done with `b` and keeps no reference to it: pooled if it is an exclusive chunk, else ignored. */
 export function recycleChunk(b: Buffer): void {
   if (!exclusive.has(b)) return;

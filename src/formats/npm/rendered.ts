@@ -3,6 +3,7 @@ import { HttpError } from '../../errors.js';
 import type { Servable } from '../../repos/servable.js';
 import { RenderedCache } from '../shared/rendered-cache.js';
 import { renderPackument } from './packument-stream.js';
+import { readBounded } from '../../util/read-bounded.js';
 
 /** Packuments bigger than this are refused rather than parsed (the registry's largest are a few tens of MB). */
 const MAX_PACKUMENT = 256 * 1024 * 1024;
@@ -13,14 +14,7 @@ const inflight = new Map<string, Promise<Buffer>>();
 async function readAll(s: Servable, signal?: AbortSignal): Promise<Buffer> {
   const whole = s.inMemory?.();
   if (whole) return whole;
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of await s.open(undefined, signal)) {
-    n += (c as Buffer).length;
-    if (n > MAX_PACKUMENT) throw new HttpError(502, 'DOCUMENT_TOO_LARGE', `packument exceeds ${MAX_PACKUMENT} bytes`);
-    parts.push(c as Buffer);
-  }
-  return Buffer.concat(parts);
+  return readBounded(await s.open(undefined, signal), MAX_PACKUMENT, () => new HttpError(502, 'DOCUMENT_TOO_LARGE', `packument exceeds ${MAX_PACKUMENT} bytes`));
 }
 
 /**

@@ -8,19 +8,13 @@ import { negotiate } from './negotiate.js';
 import { parsePypiPath } from './paths.js';
 import { locate, rewrite } from './remote.js';
 import { JSON_TYPE, projectList, projectPage, renderListHtml, renderPageHtml, toJson, type ProjectList, type ProjectPage, type SimpleFile } from './simple-model.js';
+import { readBounded } from '../../util/read-bounded.js';
 
 const MAX_PAGE = 256 * 1024 * 1024;
 const rendered = new RenderedCache();
 
 async function readAll(s: Servable, signal?: AbortSignal): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of await s.open(undefined, signal)) {
-    n += (c as Buffer).length;
-    if (n > MAX_PAGE) throw badRequest('DOCUMENT_TOO_LARGE', 'index page too large');
-    parts.push(c as Buffer);
-  }
-  return Buffer.concat(parts);
+  return readBounded(await s.open(undefined, signal), MAX_PAGE, () => badRequest('DOCUMENT_TOO_LARGE', 'index page too large'));
 }
 
 function parseCanonical<T>(body: Buffer): T | undefined {
