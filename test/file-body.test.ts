@@ -7,7 +7,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../src/http/server.js';
 import type { RunningServer } from '../src/http/types.js';
 import { createLogger } from '../src/log.js';
-import { FILE_CHUNK, FileBody } from '../src/storage/file-body.js';
+import { FILE_CHUNK, FileBody, LONE_TRANSFERS } from '../src/storage/file-body.js';
+import { beginTransfer } from '../src/storage/transfers.js';
+import { POOL_CHUNK } from '../src/util/chunk-pool.js';
 import { ENGINES } from './helpers/app.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -26,16 +28,18 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function collect(body: FileBody, recycle: boolean): Promise<{ bytes: Buffer; memories: Set<ArrayBufferLike> }> {
+async function collect(body: FileBody, recycle: boolean): Promise<{ bytes: Buffer; memories: Set<ArrayBufferLike>; sizes: number[] }> {
   const parts: Buffer[] = [];
+  const sizes: number[] = [];
   const memories = new Set<ArrayBufferLike>();
   for await (const c of body) {
     const chunk = c as Buffer;
     memories.add(chunk.buffer);
+    sizes.push(chunk.length);
     parts.push(Buffer.from(chunk)); // a copy: the original goes back
     if (recycle) body.recycle(chunk);
   }
-  return { bytes: Buffer.concat(parts), memories };
+  return { bytes: Buffer.concat(parts), memories, sizes };
 }
 
 describe('FileBody', () => {
@@ -48,14 +52,30 @@ describe('FileBody', () => {
   it('reads into buffers handed back instead of new ones; a body shorter than a chunk gets its own buffer', async () => {
     const recycled = await collect(new FileBody(await open(file), 0, Infinity), true);
     expect(recycled.bytes.equals(data)).toBe(true);
-    // 96 chunks through a handful of buffers (the stream reads ahead a few chunks before the first comes back).
+    // 24 chunks (1 MiB reads: nothing else runs) through a handful of buffers (the stream reads ahead a chunk or
+    // two before the first comes back).
+    expect(recycled.sizes.length).toBe(24);
     expect(recycled.memories.size).toBeLessThanOrEqual(6);
     const kept = await collect(new FileBody(await open(file), 0, Infinity), false);
-    expect(kept.memories.size).toBe(96);
+    expect(kept.memories.size).toBe(24);
     const small = new FileBody(await open(file), 5, 104);
     const [only] = (await small.toArray()) as Buffer[];
     expect(only!.buffer.byteLength).toBe(100);
     expect(only!.equals(data.subarray(5, 105))).toBe(true);
+  });
+
+  it('reads 1 MiB at a time while at most LONE_TRANSFERS transfers run, FILE_CHUNK when more do', async () => {
+    const alone = await collect(new FileBody(await open(file), 0, Infinity), true);
+    expect(alone.sizes.slice(0, -1).every((n) => n === POOL_CHUNK)).toBe(true);
+    const others = Array.from({ length: LONE_TRANSFERS }, () => beginTransfer());
+    try {
+      const crowded = await collect(new FileBody(await open(file), 0, Infinity), true);
+      expect(crowded.bytes.equals(data)).toBe(true);
+      expect(crowded.sizes.length).toBe(96);
+      expect(crowded.sizes.slice(0, -1).every((n) => n === FILE_CHUNK)).toBe(true);
+    } finally {
+      for (const end of others) end();
+    }
   });
 
   it('ignores buffers that are not its own, and fails when the file is shorter than the range', async () => {
