@@ -69,8 +69,7 @@ export class Spool extends EventEmitter {
   /** Set when every byte is written and verified. */
   complete = false;
   failure: Error | undefined;
-  private readers = 0;
-  /** Where each reader is: the fastest one paces the download. */
+  /** Where each open reader is (one entry per reader): the fastest one paces the download. */
   private readonly positions = new Set<ReaderPosition>();
   private paceWaiter: (() => void) | undefined;
   /** Pool chunks the readers read the file into, lent to their consumers until handed back. */
@@ -222,12 +221,11 @@ export class Spool extends EventEmitter {
   }
 
   get readerCount(): number {
-    return this.readers;
+    return this.positions.size;
   }
 
   /** A reader from byte 0; it ends when the spool completes, errors when the spool fails. */
   reader(): SpoolReader {
-    this.readers++;
     const at: ReaderPosition = { pos: 0, paces: true };
     this.positions.add(at);
     let waiting: (() => void) | undefined;
@@ -241,7 +239,6 @@ export class Spool extends EventEmitter {
       this.positions.delete(at);
       this.paceWaiter?.();
       this.off('progress', wake);
-      this.readers--;
       this.emit('reader-gone');
     };
     let released = false;
@@ -303,10 +300,10 @@ export class Spool extends EventEmitter {
   /** Close and remove the file once nobody reads it any more (open readers keep it alive). */
   async dispose(): Promise<void> {
     if (this.closed) return;
-    if (this.readers > 0) {
+    if (this.positions.size > 0) {
       await new Promise<void>((resolve) => {
         const check = () => {
-          if (this.readers === 0) {
+          if (this.positions.size === 0) {
             this.off('reader-gone', check);
             resolve();
           }
