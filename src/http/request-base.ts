@@ -66,49 +66,79 @@ export function requestId(headers: Record<string, string>): string {
   return given && /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : `${ID_PREFIX}-${(idCounter++).toString(36)}`;
 }
 
-/**
- * The engine-neutral request. A plain object with own properties (not a class) so callers may spread it into a
- * variant (`{ ...req, method: 'GET' }`) and keep every member.
- */
-export function buildRequest(id: string, head: RequestHead, contentLength: number | undefined, src: BodySource): HttpRequest {
-  const headers = head.headers;
-  let taken: Readable | undefined;
-  const body = () => {
-    if (taken) throw new Error('the request body was already taken');
-    return (taken = src.body());
-  };
-  let query: URLSearchParams | undefined;
-  let remote: string | undefined;
-  return {
-    id,
-    method: head.method,
-    rawPath: head.rawPath,
-    rawQuery: head.rawQuery,
-    get query() {
-      return (query ??= new URLSearchParams(head.rawQuery));
-    },
-    headers,
-    header: (name) => headers[name.toLowerCase()],
-    get remoteAddress() {
-      return (remote ??= head.remoteAddress());
-    },
-    contentLength,
-    body,
-    readBody: (limit) => collectBody(body(), limit),
-    get signal() {
-      return src.signal.signal;
-    },
-    log: {},
-    get bytesRead() {
-      return src.bytesRead();
-    },
-    // A symbol key: spread copies (`{ ...req }`) keep it, and handlers do not see it as a member.
-    [BODY_STREAM]: () => taken ?? src.body(),
-  } as HttpRequest;
-}
-
 /** The request's body stream whether or not a handler took it (see drainSmallBody). */
 const BODY_STREAM = Symbol('body stream');
+
+/**
+ * The engine-neutral request. A class with its lazy members (query, remote address, signal, bytes read) as
+ * prototype getters: as getters of an object literal they cost a pair of accessor objects per request that V8
+ * allocates in old space, and those kept each request's closures, request and response alive through every young
+ * collection until the next full one (measured: 15 MB surviving each scavenge and a mark-compact every 0.4 s
+ * at 20 k req/s, against none for node:http alone). A variant of a request is made with requestVariant, which
+ * keeps every member.
+ */
+class EngineRequest implements HttpRequest {
+  readonly method: string;
+  readonly rawPath: string;
+  readonly rawQuery: string;
+  readonly headers: Record<string, string>;
+  readonly log: Record<string, unknown> = {};
+  /** What the lazy members computed, in one object that variants (see requestVariant) share with the original. */
+  private readonly got: { body?: Readable; query?: URLSearchParams; remote?: string } = {};
+
+  constructor(
+    readonly id: string,
+    private readonly head: RequestHead,
+    readonly contentLength: number | undefined,
+    private readonly src: BodySource,
+  ) {
+    this.method = head.method;
+    this.rawPath = head.rawPath;
+    this.rawQuery = head.rawQuery;
+    this.headers = head.headers;
+  }
+
+  get query(): URLSearchParams {
+    return (this.got.query ??= new URLSearchParams(this.rawQuery));
+  }
+  get remoteAddress(): string {
+    return (this.got.remote ??= this.head.remoteAddress());
+  }
+  get signal(): AbortSignal {
+    return this.src.signal.signal;
+  }
+  get bytesRead(): number {
+    return this.src.bytesRead();
+  }
+  header(name: string): string | undefined {
+    return this.headers[name.toLowerCase()];
+  }
+  body(): Readable {
+    if (this.got.body) throw new Error('the request body was already taken');
+    return (this.got.body = this.src.body());
+  }
+  readBody(limit: number): Promise<Buffer> {
+    return collectBody(this.body(), limit);
+  }
+  [BODY_STREAM](): Readable {
+    return this.got.body ?? this.src.body();
+  }
+}
+
+export function buildRequest(id: string, head: RequestHead, contentLength: number | undefined, src: BodySource): HttpRequest {
+  return new EngineRequest(id, head, contentLength, src);
+}
+
+/**
+ * The same request with some members replaced (a HEAD served as a GET): every other member, lazy ones included,
+ * still answers from the original.
+ */
+export function requestVariant(req: HttpRequest, overrides: Partial<HttpRequest>): HttpRequest {
+  const variant = Object.create(req) as HttpRequest;
+  // Defined, not assigned: an assignment would hit the original's getter (signal has no setter).
+  for (const [k, value] of Object.entries(overrides)) Object.defineProperty(variant, k, { value, enumerable: true, writable: true });
+  return variant;
+}
 
 /** Collect a small body, refusing more than `limit` bytes (413) without buffering the excess. */
 export async function collectBody(body: Readable, limit: number): Promise<Buffer> {
@@ -175,9 +205,9 @@ const DRAIN_MS = 5_000;
 export async function drainSmallBody(req: HttpRequest): Promise<void> {
   const n = req.contentLength;
   if (n === undefined || n === 0 || n > DRAIN_LIMIT) return;
-  const stream = (req as { [BODY_STREAM]?: () => Readable })[BODY_STREAM];
-  if (!stream) return;
-  const body = stream();
+  const r = req as { [BODY_STREAM]?: () => Readable };
+  if (!r[BODY_STREAM]) return;
+  const body = r[BODY_STREAM]();
   // Ended, or failed and destroyed by whoever was reading it; a stream still being read is only waited for.
   if (body.readableEnded || body.destroyed) return;
   await new Promise<void>((resolve) => {

@@ -8,6 +8,7 @@ import type { FormatRegistry } from '../formats/registry.js';
 import type { ArtifactQuery, FormatContext } from '../formats/types.js';
 import type { HttpRequest, HttpResponse } from '../http/types.js';
 import { sendJson } from '../http/respond.js';
+import { requestVariant } from '../http/request-base.js';
 import { GlobSet } from '../util/glob.js';
 import { decodeRepoPath } from '../util/paths.js';
 import type { LocalRepositories } from './local.js';
@@ -51,7 +52,7 @@ export class ContentService {
       artifacts,
       fetched: async (path) => {
         if (repo.repoType !== 'remote') return artifacts.get(path);
-        const s = await this.open(repo, path, { ...req, method: 'GET', signal: req.signal } as HttpRequest);
+        const s = await this.open(repo, path, requestVariant(req, { method: 'GET' }));
         if (!s) return null;
         // A download in progress commits once its body has been read to the end.
         if (s.source === 'remote') await finished((await s.open(undefined, req.signal)).resume());

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { HttpRequest } from '../http/types.js';
+import { requestVariant } from '../http/request-base.js';
 import { HttpError } from '../errors.js';
 import type { FormatContext, FormatProvider, MemberDocument } from '../formats/types.js';
 import type { Repository } from './model.js';
@@ -50,9 +51,9 @@ export class VirtualRepositories {
 
   private async merged(fmt: FormatProvider, ctx: FormatContext, path: string, req: HttpRequest, members: Repository[]): Promise<Servable | null> {
     const found: Array<{ member: string; s: Servable }> = [];
-    const getReq = req.method === 'HEAD' ? { ...req, method: 'GET' } : req;
+    const getReq = req.method === 'HEAD' ? requestVariant(req, { method: 'GET' }) : req;
     for (const m of members) {
-      const s = await this.tryMember(m, path, getReq as HttpRequest);
+      const s = await this.tryMember(m, path, getReq);
       if (s) found.push({ member: m.name, s });
     }
     if (found.length === 0) return null;
