@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDirect } from '../src/storage/direct-io.js';
+import { DirectAppender, openDirect, SLAB } from '../src/storage/direct-io.js';
 import { DurableFileWriter } from '../src/storage/durable-file.js';
 
 describe('DurableFileWriter', () => {
@@ -121,5 +121,95 @@ describe('DurableFileWriter with a path (O_DIRECT where the filesystem allows it
     const file = join(dir, 'empty');
     await writeThrough(file, []);
     expect((await readFile(file)).length).toBe(0);
+  });
+});
+
+describe('DirectAppender', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'aa-appender-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A file handle whose writes finish in the reverse order of their start while several are in flight. */
+  function reordering(real: FileHandle) {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let n = 0;
+    const handle = {
+      write: async (buf: Buffer, off: number, len: number, pos: number) => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        const i = n++;
+        // Earlier writes take longer: later ones overtake them.
+        await new Promise((r) => setTimeout(r, 40 - (i % 4) * 10));
+        try {
+          return await real.write(buf, off, len, pos);
+        } finally {
+          inFlight--;
+        }
+      },
+      close: () => real.close(),
+    };
+    return { handle: handle as unknown as FileHandle, max: () => maxInFlight };
+  }
+
+  it('keeps several writes in flight, and reports bytes in the file in order only once every earlier write landed', async () => {
+    const file = join(dir, 'ordered');
+    const fh = await open(file, 'w');
+    const { handle, max } = reordering(fh);
+    const landed: Array<{ at: number; len: number }> = [];
+    const wrapped = handle.write;
+    (handle as { write: unknown }).write = async (buf: Buffer, off: number, len: number, pos: number) => {
+      const r = await (wrapped as (b: Buffer, o: number, l: number, p: number) => Promise<{ bytesWritten: number }>)(buf, off, len, pos);
+      landed.push({ at: pos, len: r.bytesWritten });
+      return r;
+    };
+    const reports: number[] = [];
+    const contiguous = () => {
+      let end = 0;
+      for (const l of [...landed].sort((a, b) => a.at - b.at)) if (l.at === end) end += l.len;
+      return end;
+    };
+    const early: number[] = [];
+    const appender = new DirectAppender(handle, fh, 0, (end) => {
+      // Every byte before a reported end is in the file.
+      if (contiguous() < end) early.push(end);
+      reports.push(end);
+    });
+    const data = randomBytes(9 * SLAB + 12345);
+    for (let off = 0; off < data.length; off += 700_001) await appender.append([data.subarray(off, off + 700_001)]);
+    await appender.finish();
+    await appender.close();
+    await truncate(file, data.length);
+    expect((await readFile(file)).equals(data)).toBe(true);
+    expect(max()).toBeGreaterThan(1);
+    expect(early).toEqual([]);
+    expect(reports).toEqual([...reports].sort((a, b) => a - b));
+    expect(reports.at(-1)).toBe(data.length);
+  });
+
+  it('a failed write fails the append or the finish, and close still waits for the others and returns', async () => {
+    const file = join(dir, 'failing');
+    const fh = await open(file, 'w');
+    let calls = 0;
+    const handle = {
+      write: async (buf: Buffer, off: number, len: number, pos: number) => {
+        if (++calls === 2) throw Object.assign(new Error('disk full'), { code: 'ENOSPC' });
+        return fh.write(buf, off, len, pos);
+      },
+      close: () => fh.close(),
+    } as unknown as FileHandle;
+    const appender = new DirectAppender(handle, fh, 0, () => {});
+    const data = randomBytes(6 * SLAB);
+    await expect(
+      (async () => {
+        await appender.append([data]);
+        await appender.finish();
+      })(),
+    ).rejects.toThrow(/disk full/);
+    await appender.close();
   });
 });
