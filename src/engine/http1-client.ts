@@ -1,7 +1,7 @@
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import { markExclusive, POOL_CHUNK, recycleChunk, takeChunk } from '../util/chunk-pool.js';
+import { markExclusive, POOL_CHUNK, returnChunk, takeChunk } from '../util/chunk-pool.js';
 import { ResponseParser, type ResponseHead } from './http1-parser.js';
 
 /**
@@ -129,8 +129,7 @@ class Body extends Readable {
 
   private releaseChunk(): void {
     if (!this.chunk) return;
-    markExclusive(this.chunk);
-    recycleChunk(this.chunk);
+    returnChunk(this.chunk);
     this.chunk = undefined;
     this.fill = 0;
   }

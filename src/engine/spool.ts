@@ -3,7 +3,7 @@ import { open, type FileHandle, unlink } from 'node:fs/promises';
 import { Readable, type Writable } from 'node:stream';
 import { DurableFileWriter } from '../storage/durable-file.js';
 import { AbortedError } from '../errors.js';
-import { isExclusive, markExclusive, POOL_CHUNK, recycleChunk, takeChunk } from '../util/chunk-pool.js';
+import { isExclusive, POOL_CHUNK, recycleChunk, returnChunk, takeChunk } from '../util/chunk-pool.js';
 import type { Recyclable } from '../util/recyclable.js';
 
 const READ_CHUNK = POOL_CHUNK;
@@ -198,8 +198,7 @@ export class Spool extends EventEmitter {
     const read = this.fileLent.get(view.buffer);
     if (read) {
       this.fileLent.delete(view.buffer);
-      markExclusive(read);
-      recycleChunk(read);
+      returnChunk(read);
       return;
     }
     const held = this.pooled.get(view.buffer);

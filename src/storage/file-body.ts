@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { markExclusive, POOL_CHUNK, recycleChunk, takeChunk } from '../util/chunk-pool.js';
+import { POOL_CHUNK, returnChunk, takeChunk } from '../util/chunk-pool.js';
 import type { Recyclable } from '../util/recyclable.js';
 import { beginTransfer, transfersInProgress } from './transfers.js';
 
@@ -44,8 +44,7 @@ export class FileBody extends Readable implements Recyclable {
     if (!whole) return;
     this.out.delete(chunk.buffer);
     if (whole.length === POOL_CHUNK) {
-      markExclusive(whole);
-      recycleChunk(whole);
+      returnChunk(whole);
     } else if (pool.length < POOL_MAX) pool.push(whole);
   }
 

@@ -42,6 +42,12 @@ export function recycleChunk(b: Buffer): void {
   if (idle.length < POOL_MAX) idle.push(b.length === POOL_CHUNK ? b : Buffer.from(b.buffer, 0, POOL_CHUNK));
 }
 
+/** Gives back a chunk the caller took with takeChunk and that nothing else refers to any more. */
+export function returnChunk(b: Buffer): void {
+  markExclusive(b);
+  recycleChunk(b);
+}
+
 /** Idle chunks now (tests). */
 export function idleChunks(): number {
   return idle.length;
