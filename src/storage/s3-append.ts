@@ -7,10 +7,12 @@ import {
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { recycleChunk } from '../util/chunk-pool.js';
+import { PartCutter, type SendPart, type UploadedPart } from './s3-parts.js';
 
 /** S3's smallest part (every part but the last). */
 export const MIN_S3_PART = 5 * 1024 * 1024;
-/** Part size of chunked uploads: 10 000 parts make ≈ 78 GiB; two buffers of it per upload in flight. */
+/** Part size of chunked uploads: 10 000 parts make ≈ 78 GiB; two buffers of it per append (one fills, one uploads). */
 const PART = 8 * 1024 * 1024;
 
 export interface Segment {
@@ -20,7 +22,7 @@ export interface Segment {
 export interface Multipart {
   key: string;
   uploadId: string;
-  parts: Array<{ n: number; etag: string; size: number }>;
+  parts: UploadedPart[];
 }
 
 interface Deps {
@@ -43,8 +45,7 @@ interface Deps {
 export class S3Appender {
   constructor(private readonly d: Deps) {}
 
-  async begin(): Promise<Multipart> {
-    const key = this.d.newKey();
+  async begin(key = this.d.newKey()): Promise<Multipart> {
     const r = await this.d.client.send(new CreateMultipartUploadCommand({ Bucket: this.d.bucket, Key: key }));
     return { key, uploadId: r.UploadId!, parts: [] };
   }
@@ -60,41 +61,13 @@ export class S3Appender {
     signal?: AbortSignal,
     final = false,
   ): Promise<{ mp: Multipart; carry: Segment[]; bodyBytes: number }> {
-    const parts = [...mp.parts];
+    const cut = new PartCutter(PART, this.sender(mp, signal), 2, mp.parts);
     let bodyBytes = 0;
-    let buf = Buffer.allocUnsafe(PART);
-    let len = 0;
-    let inFlight: Promise<void> | undefined;
-    const flush = async (last: boolean) => {
-      const bytes = buf.subarray(0, len);
-      const n = parts.length + 1;
-      // One part uploads while the next fills; the order of `parts` is the part numbers'.
-      await inFlight;
-      const slot = { n, etag: '', size: len };
-      parts.push(slot);
-      inFlight = this.d.client
-        .send(new UploadPartCommand({ Bucket: this.d.bucket, Key: mp.key, UploadId: mp.uploadId, PartNumber: n, Body: bytes, ContentLength: len }), { abortSignal: signal })
-        .then((r) => {
-          slot.etag = r.ETag!;
-        });
-      // Awaited by the next flush or at the end; if reading the body fails first, nobody does: not unhandled.
-      inFlight.catch(() => {});
-      if (!last) {
-        buf = Buffer.allocUnsafe(PART);
-        len = 0;
-      }
-    };
     const take = async (source: AsyncIterable<Buffer>, counted: boolean) => {
       for await (const chunk of source) {
         if (counted) bodyBytes += chunk.length;
-        let off = 0;
-        while (off < chunk.length) {
-          const n = Math.min(PART - len, chunk.length - off);
-          chunk.copy(buf, len, off, off + n);
-          len += n;
-          off += n;
-          if (len === PART) await flush(false);
-        }
+        await cut.write(chunk);
+        recycleChunk(chunk);
       }
     };
     for (const seg of pending) await take(await this.d.read(seg.key), false);
@@ -102,27 +75,35 @@ export class S3Appender {
     let carry: Segment[] = [];
     // Finishing: what is left is the last part (any size; an empty one when there is no part at all, since S3
     // refuses to complete an empty part list).
-    if (len >= MIN_S3_PART || (final && (len > 0 || parts.length === 0))) await flush(true);
-    else if (len > 0) {
+    const rest = cut.pending.length;
+    if (rest >= MIN_S3_PART || (final && (rest > 0 || cut.parts.length === 0))) cut.ship();
+    else if (rest > 0) {
       const key = this.d.newKey();
-      await this.d.client.send(new PutObjectCommand({ Bucket: this.d.bucket, Key: key, Body: buf.subarray(0, len), ContentLength: len }), { abortSignal: signal });
-      carry = [{ key, size: len }];
+      await this.d.client.send(new PutObjectCommand({ Bucket: this.d.bucket, Key: key, Body: cut.pending, ContentLength: rest }), { abortSignal: signal });
+      carry = [{ key, size: rest }];
     }
-    await inFlight;
+    const parts = await cut.settle();
     return { mp: { ...mp, parts }, carry, bodyBytes };
   }
 
   /** The carry becomes the last part (any size may be last), then the parts become the object. */
   async complete(mp: Multipart, carry: Segment[]): Promise<void> {
     const { mp: done } = await this.append(mp, carry, emptyBody(), undefined, true);
-    await this.d.client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: this.d.bucket,
-        Key: mp.key,
-        UploadId: mp.uploadId,
-        MultipartUpload: { Parts: done.parts.map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
-      }),
-    );
+    await this.finish(done);
+  }
+
+  /** The uploaded parts become the object. */
+  async finish(mp: Multipart): Promise<void> {
+    const Parts = mp.parts.map((p) => ({ PartNumber: p.n, ETag: p.etag }));
+    await this.d.client.send(new CompleteMultipartUploadCommand({ Bucket: this.d.bucket, Key: mp.key, UploadId: mp.uploadId, MultipartUpload: { Parts } }));
+  }
+
+  /** Uploads parts of `mp`. */
+  sender(mp: Pick<Multipart, 'key' | 'uploadId'>, signal?: AbortSignal): SendPart {
+    return async (n, bytes) => {
+      const cmd = new UploadPartCommand({ Bucket: this.d.bucket, Key: mp.key, UploadId: mp.uploadId, PartNumber: n, Body: bytes, ContentLength: bytes.length });
+      return (await this.d.client.send(cmd, { abortSignal: signal })).ETag!;
+    };
   }
 
   async abort(mp: Multipart): Promise<void> {

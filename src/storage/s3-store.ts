@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
@@ -13,11 +13,14 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { S3Appender } from './s3-append.js';
+import { recycleChunk } from '../util/chunk-pool.js';
+import { S3Appender, type Multipart } from './s3-append.js';
+import { PartCutter } from './s3-parts.js';
 import type { AppendState, BlobStore, ByteRange, CommittedObject, ObjectStat, StagedWrite } from './types.js';
 
 export interface S3Config {
@@ -32,8 +35,8 @@ export interface S3Config {
 
 const MIN_PART = 8 * 1024 * 1024;
 const MAX_PARTS = 10_000;
-/** Parts uploaded concurrently per write: memory per upload ≈ partSize × (QUEUE + 1). */
-const QUEUE = 2;
+/** Part buffers per staged write (one fills while the others upload): its memory is partSize × PART_BUFFERS. */
+const PART_BUFFERS = 3;
 
 /** Smallest part size (≥ 8 MiB, multiple of 1 MiB) that fits `size` into S3's 10 000 parts. */
 export function partSizeFor(size: number | undefined): number {
@@ -120,30 +123,42 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  private upload(key: string, body: Readable, sizeHint: number | undefined): Upload {
-    return new Upload({
-      client: this.client,
-      params: { Bucket: this.cfg.bucket, Key: key, Body: body },
-      partSize: partSizeFor(sizeHint),
-      queueSize: QUEUE,
-      leavePartsOnError: false,
-    });
-  }
-
-  stage(options: { sizeHint?: number } = {}): StagedWrite {
+  stage(options: { sizeHint?: number; signal?: AbortSignal } = {}): StagedWrite {
     const key = this.newKey();
     let size = 0;
-    // The sink is also the upload's body: the SDK reads what the caller writes, with backpressure.
-    const sink = new Transform({
+    // The multipart upload begins when a first part fills: a body smaller than a part is one PutObject.
+    let multipart: Promise<Multipart> | undefined;
+    const begin = () => (multipart ??= this.appender.begin(key));
+    const cut = new PartCutter(partSizeFor(options.sizeHint), async (n, bytes) => this.appender.sender(await begin(), options.signal)(n, bytes), PART_BUFFERS);
+    const finish = async () => {
+      if (!multipart) {
+        const body = cut.pending;
+        await this.client.send(new PutObjectCommand({ Bucket: this.cfg.bucket, Key: key, Body: body, ContentLength: body.length }), { abortSignal: options.signal });
+        return;
+      }
+      if (cut.pending.length) cut.ship();
+      await cut.settle();
+      await this.appender.finish({ ...(await multipart), parts: cut.parts });
+    };
+    const sink = new Writable({
       highWaterMark: 1024 * 1024,
-      transform(chunk: Buffer, _enc, cb) {
+      write(chunk: Buffer, _enc, cb) {
         size += chunk.length;
-        cb(null, chunk);
+        cut.write(chunk).then(() => {
+          recycleChunk(chunk);
+          cb();
+        }, cb);
+      },
+      final(cb) {
+        finish().then(() => cb(), cb);
       },
     });
-    const up = this.upload(key, sink, options.sizeHint);
     let state: 'open' | 'committed' | 'aborted' = 'open';
-    const done = up.done().then(() => ({ size }));
+    const done = new Promise<{ size: number }>((resolve, reject) => {
+      sink.once('finish', () => resolve({ size }));
+      sink.once('error', reject);
+      sink.once('close', () => reject(new Error('staged write aborted')));
+    });
     done.catch(() => {});
     return {
       sink,
@@ -157,8 +172,9 @@ export class S3BlobStore implements BlobStore {
         if (state !== 'open') return;
         state = 'aborted';
         sink.destroy();
-        await up.abort().catch(() => {});
-        await done.catch(() => {});
+        await cut.settle().catch(() => {});
+        const mp = await multipart?.catch(() => undefined);
+        if (mp) await this.appender.abort(mp);
         await this.delete(key).catch(() => {});
       },
       readStaged: async (range) => {
@@ -254,9 +270,15 @@ export class S3BlobStore implements BlobStore {
     await Promise.all(this.segments(state).map((seg) => this.delete(seg.key).catch(() => {})));
   }
 
+  /**
+   * A finished file (a remote download's spool) goes through lib-storage's Upload: one PutObject when it fits a
+   * part, else two parts at a time, each a fresh buffer left to the collector (stage() reuses its part buffers).
+   */
   async putFile(path: string, _sha256: string, size: number): Promise<CommittedObject> {
     const key = this.newKey();
-    await this.upload(key, createReadStream(path, { highWaterMark: 1024 * 1024 }), size).done();
+    const Body = createReadStream(path, { highWaterMark: 1024 * 1024 });
+    const up = new Upload({ client: this.client, params: { Bucket: this.cfg.bucket, Key: key, Body }, partSize: partSizeFor(size), queueSize: 2, leavePartsOnError: false });
+    await up.done();
     return { key, size };
   }
 
