@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { AbortedError } from '../errors.js';
 import { recycleChunk } from '../util/chunk-pool.js';
 import { S3Appender, type Multipart } from './s3-append.js';
 import { PartCutter } from './s3-parts.js';
@@ -128,7 +129,12 @@ export class S3BlobStore implements BlobStore {
     let size = 0;
     // The multipart upload begins when a first part fills: a body smaller than a part is one PutObject.
     let multipart: Promise<Multipart> | undefined;
-    const begin = () => (multipart ??= this.appender.begin(key));
+    let state: 'open' | 'committed' | 'aborted' = 'open';
+    // A write still in progress when the stage was aborted must not begin an upload that nobody would abort.
+    const begin = () => {
+      if (state === 'aborted') throw new AbortedError('staged write aborted');
+      return (multipart ??= this.appender.begin(key));
+    };
     const cut = new PartCutter(partSizeFor(options.sizeHint), async (n, bytes) => this.appender.sender(await begin(), options.signal)(n, bytes), PART_BUFFERS);
     const finish = async () => {
       if (!multipart) {
@@ -153,7 +159,6 @@ export class S3BlobStore implements BlobStore {
         finish().then(() => cb(), cb);
       },
     });
-    let state: 'open' | 'committed' | 'aborted' = 'open';
     const done = new Promise<{ size: number }>((resolve, reject) => {
       sink.once('finish', () => resolve({ size }));
       sink.once('error', reject);
