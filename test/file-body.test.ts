@@ -85,6 +85,24 @@ describe('FileBody', () => {
     const short = new FileBody(await open(file), data.length - 10, data.length + 100);
     await expect(short.toArray()).rejects.toThrow(/ended 101 bytes before/);
   });
+
+  it('reads the next chunk while the current one is with its consumer, each position once', async () => {
+    const fh = await open(file);
+    const at: number[] = [];
+    const spy = {
+      read: (buf: Buffer, off: number, len: number, pos: number) => (at.push(pos), fh.read(buf, off, len, pos)),
+      close: () => fh.close(),
+    } as unknown as typeof fh;
+    const body = new FileBody(spy, 0, Infinity);
+    await new Promise((r) => body.once('readable', r));
+    // Nothing consumed yet: the first chunk is buffered and the second already being read.
+    expect(at).toEqual([0, POOL_CHUNK]);
+    const parts: Buffer[] = [];
+    for await (const c of body) parts.push(Buffer.from(c as Buffer));
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
+    // One read per chunk, the last one finding the end of the file.
+    expect(at).toEqual([...Array.from({ length: 24 }, (_, i) => i * POOL_CHUNK), data.length]);
+  });
 });
 
 describe.each(ENGINES)('file bodies through the HTTP engine [%s]', (engine) => {

@@ -16,6 +16,8 @@ export const LONE_TRANSFERS = 2;
 const POOL_MAX = 64;
 const pool: Buffer[] = [];
 
+type AheadRead = Promise<{ buf: Buffer; bytesRead: number; pooled: boolean; left: number }>;
+
 /**
  * A file (or a byte range of it) as a stream whose chunk buffers can be given back and read into again.
  * A fresh buffer per chunk is external memory to V8: at GB/s it forced a full mark-compact every few tens of MB
@@ -27,6 +29,8 @@ export class FileBody extends Readable implements Recyclable {
   /** Buffers of ours that are downstream now, by their memory: only these may come back. */
   private readonly out = new Map<ArrayBufferLike, Buffer>();
   private reading = false;
+  /** The next chunk's read, issued while the previous chunk goes out. */
+  private ahead: AheadRead | undefined;
   private readonly ended = beginTransfer();
 
   constructor(
@@ -43,25 +47,21 @@ export class FileBody extends Readable implements Recyclable {
     const whole = this.out.get(chunk.buffer);
     if (!whole) return;
     this.out.delete(chunk.buffer);
-    if (whole.length === POOL_CHUNK) {
-      returnChunk(whole);
-    } else if (pool.length < POOL_MAX) pool.push(whole);
+    this.giveBack(whole, true);
   }
 
   override _read(): void {
     if (this.reading) return;
-    const left = this.end - this.pos + 1;
-    if (left <= 0) {
+    if (this.end - this.pos + 1 <= 0) {
       this.push(null);
       return;
     }
-    // A body smaller than a chunk gets a buffer of its own size: it is typically kept (small-blob cache), not recycled.
-    const lone = left >= POOL_CHUNK && transfersInProgress() <= LONE_TRANSFERS;
-    const pooled = lone || left >= FILE_CHUNK;
-    const buf = lone ? takeChunk() : pooled ? (pool.pop() ?? Buffer.allocUnsafeSlow(FILE_CHUNK)) : Buffer.allocUnsafeSlow(left);
+    // A read issued ahead is for the current position (it is issued only after a full read).
+    const next = this.ahead ?? this.issue(this.pos);
+    this.ahead = undefined;
     this.reading = true;
-    this.fh.read(buf, 0, Math.min(buf.length, left), this.pos).then(
-      ({ bytesRead }) => {
+    next.then(
+      ({ buf, bytesRead, pooled, left }) => {
         this.reading = false;
         if (this.destroyed) return;
         if (bytesRead === 0) {
@@ -71,6 +71,9 @@ export class FileBody extends Readable implements Recyclable {
         }
         this.pos += bytesRead;
         if (pooled) this.out.set(buf.buffer, buf);
+        // The next read goes out before this chunk does: the disk or page-cache copy overlaps the socket write
+        // (one after the other, a warm pull ran at the sum of the two).
+        if (this.pos <= this.end && bytesRead === buf.length) this.ahead = this.issue(this.pos);
         if (this.push(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)) && this.pos > this.end) this.push(null);
       },
       (err: Error) => {
@@ -80,9 +83,30 @@ export class FileBody extends Readable implements Recyclable {
     );
   }
 
+  /** Starts reading the chunk at `at` into a buffer sized for what is left. */
+  private issue(at: number): AheadRead {
+    const left = this.end - at + 1;
+    // A body smaller than a chunk gets a buffer of its own size: it is typically kept (small-blob cache), not recycled.
+    const lone = left >= POOL_CHUNK && transfersInProgress() <= LONE_TRANSFERS;
+    const pooled = lone || left >= FILE_CHUNK;
+    const buf = lone ? takeChunk() : pooled ? (pool.pop() ?? Buffer.allocUnsafeSlow(FILE_CHUNK)) : Buffer.allocUnsafeSlow(left);
+    const done = this.fh.read(buf, 0, Math.min(buf.length, left), at).then(({ bytesRead }) => ({ buf, bytesRead, pooled, left }));
+    done.catch(() => {}); // a read ahead that nobody takes (the stream was destroyed) must not be unhandled
+    return done;
+  }
+
+  private giveBack(buf: Buffer, pooled: boolean): void {
+    if (!pooled) return;
+    if (buf.length === POOL_CHUNK) returnChunk(buf);
+    else if (pool.length < POOL_MAX) pool.push(buf);
+  }
+
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.ended();
     this.out.clear();
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    void ahead?.then((r) => this.giveBack(r.buf, r.pooled), () => {});
     this.fh.close().then(
       () => cb(err),
       () => cb(err),
