@@ -47,8 +47,8 @@ type SpoolReader = Readable & Recyclable;
  * Readers that keep up get each chunk from memory as it arrives, and the download waits for the fastest of them
  * (PACE_BYTES); a reader that falls behind reads the file at its own pace, and one that stalls stops pacing it, so a
  * slow client never holds up the upstream fetch for long or slows the other clients, and memory stays bounded.
- * The last byte is held back until the writer declares the body verified and committed: a reader can never
- * finish a response whose digest later turns out wrong.
+ * The last byte is held back until the writer declares the body verified: a reader can never finish a response
+ * whose digest later turns out wrong.
  */
 export class Spool extends EventEmitter {
   private fh: FileHandle | undefined;
@@ -100,6 +100,8 @@ export class Spool extends EventEmitter {
     return new DurableFileWriter({
       fh: () => this.handle(),
       gate: () => this.pace(),
+      // The commit's fsync comes after the readers have their last byte (see finish): no flushing meanwhile.
+      backgroundSync: false,
       // Readers that fall behind then read the disk; the blob this becomes is read back into the cache when idle.
       ...(this.directAfter !== undefined ? { path: this.path, directAfter: this.directAfter } : {}),
       onWritten: (total) => {
@@ -207,7 +209,10 @@ export class Spool extends EventEmitter {
     this.giveBack(held);
   }
 
-  /** Mark the body complete, verified and committed: readers may deliver the last byte. */
+  /**
+   * Mark the body complete and verified: readers may deliver the last byte. The commit follows, and readers that
+   * arrive meanwhile still read this spool (its file stays open), so no client waits for the disk to flush.
+   */
   finish(): void {
     this.complete = true;
     this.emit('progress');
