@@ -214,3 +214,75 @@ describe.each(ENGINES)('remote: the last client leaving aborts the download [%s]
     expect(list.json().artifacts).toHaveLength(0);
   });
 });
+
+/** A store whose putFile (a remote download's commit) waits until the test lets it go on or fail. */
+function gatedStore(inner: BlobStore, gate: { wait?: Promise<void> }): BlobStore {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'putFile') {
+        return async (...args: Parameters<BlobStore['putFile']>) => {
+          await gate.wait;
+          return target.putFile(...args);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
+describe.each(ENGINES)('remote: clients finish before the commit [%s]', (engine) => {
+  let t: TestApp;
+  let up: StaticUpstream;
+  const gate: { wait?: Promise<void> } = {};
+  const data = randomBytes(3 * 1024 * 1024);
+  const timeout = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<'pending'>((r) => setTimeout(() => r('pending'), ms))]);
+
+  beforeAll(async () => {
+    up = await startNginx();
+    await writeFile(join(up.root, 'a.bin'), data);
+    await writeFile(join(up.root, 'b.bin'), data);
+    t = await startTestApp({ engine, drivers: DRIVER_SETS[0]!, wrapStore: (s) => gatedStore(s, gate) });
+    await t.createRepo({ name: 'gated', package_type: 'generic', repo_type: 'remote', upstream: { url: up.url } });
+  });
+  afterAll(async () => {
+    await t?.stop();
+    await up?.stop();
+  });
+
+  it('the first client has the verified body while the commit waits; a request meanwhile waits for it and is served from the cache', async () => {
+    let open!: () => void;
+    gate.wait = new Promise<void>((r) => (open = r));
+    const first = await timeout(hashGet(t.url, '/gated/a.bin'), 10_000);
+    expect(first).not.toBe('pending');
+    if (first === 'pending') return;
+    expect(first.complete && first.sha256).toBe(sha256hex(data));
+    expect(first.headers['x-artifact-source']).toBe('remote');
+    const list = await raw(t.url, 'GET', '/api/v2/repositories/gated/artifacts', { headers: t.auth });
+    expect(list.json().artifacts).toHaveLength(0);
+    const second = hashGet(t.url, '/gated/a.bin');
+    expect(await timeout(second, 300)).toBe('pending');
+    open();
+    const r = await second;
+    expect(r.headers['x-artifact-source']).toBe('cache');
+    expect(r.sha256).toBe(sha256hex(data));
+    expect(await up.countRequests('/a.bin')).toBe(1);
+  });
+
+  it('when that commit fails, the waiting request fetches again', async () => {
+    let fail!: (err: Error) => void;
+    gate.wait = new Promise<void>((_, reject) => (fail = reject));
+    const first = await timeout(hashGet(t.url, '/gated/b.bin'), 10_000);
+    expect(first !== 'pending' && first.sha256).toBe(sha256hex(data));
+    const second = hashGet(t.url, '/gated/b.bin');
+    expect(await timeout(second, 300)).toBe('pending');
+    gate.wait = undefined;
+    fail(new Error('disk full'));
+    const r = await second;
+    expect(r.headers['x-artifact-source']).toBe('remote');
+    expect(r.sha256).toBe(sha256hex(data));
+    expect(await up.countRequests('/b.bin')).toBe(2);
+    const cached = await hashGet(t.url, '/gated/b.bin');
+    expect(cached.headers['x-artifact-source']).toBe('cache');
+  });
+});
