@@ -10,8 +10,9 @@ import { ResponseParser, type ResponseHead } from './http1-parser.js';
  * Why not undici or node:http: both hand on every socket read as a fresh buffer. At hundreds of MB/s that is
  * external memory the collector has to chase (a 512 MiB download: ≈ 30–60 full collections and 0.7–1.2 s of CPU
  * with undici, against 0.2 s reading into one reused buffer, measured here). Each connection here reads into one
- * buffer of its own (net's `onread`), and body bytes are copied out into upload-pool chunks that the spool gives
- * back once sent (see util/chunk-pool), so a download allocates almost nothing.
+ * buffer of its own (net's `onread`) until the response's head is parsed; from then on the socket reads body bytes
+ * straight into upload-pool chunks (net calls back for the buffer of each read), which the spool gives back once
+ * sent (see util/chunk-pool), so a download allocates almost nothing and copies nothing on its way in.
  */
 
 /** One connection's read buffer. */
@@ -92,6 +93,23 @@ class Body extends Readable {
     }
     // What arrived goes on at the end of this event-loop turn: a slow upstream's bytes are not held back.
     if (this.fill > 0) this.flushTimer ??= setImmediate(this.flushSoon);
+  }
+
+  /**
+   * Room at the end of the current pool chunk for the next socket read to land in, at most `max` bytes. Bytes waiting
+   * for the end-of-turn flush go on first: the chunk must not change hands while the socket holds a window into it.
+   */
+  window(max: number): Buffer {
+    if (this.flushTimer) this.flush();
+    this.chunk ??= takeChunk();
+    return this.chunk.subarray(this.fill, this.fill + Math.min(max, POOL_CHUNK - this.fill));
+  }
+
+  /** A socket read put `n` bytes into the window it was given, of `size` bytes. */
+  landed(n: number, size: number): void {
+    this.fill += n;
+    // A full chunk goes on; so do the bytes of a read that drained the socket, as append's end-of-turn flush would.
+    if (this.fill === POOL_CHUNK || n < size) this.flush();
   }
 
   private readonly flushSoon = (): void => {
@@ -177,6 +195,11 @@ class Connection {
     socket.on('timeout', () => this.current?.fail(new Error(`upstream sent nothing for ${this.pool.opts.idleTimeoutMs} ms`)));
   }
 
+  /** The buffer the socket reads into next (net asks after every read). */
+  nextBuffer(): Buffer {
+    return this.current?.target() ?? this.readBuffer;
+  }
+
   onRead(nread: number, buf: Buffer): void {
     const ex = this.current;
     if (!ex) {
@@ -235,6 +258,8 @@ class ActiveExchange implements Exchange {
   private body: Body | undefined;
   private paused = false;
   private finished = false;
+  /** The body window the socket reads into next, if it does (see target). */
+  private lent: Buffer | undefined;
   private extra = false;
 
   constructor(
@@ -261,7 +286,21 @@ class ActiveExchange implements Exchange {
     );
   }
 
+  /** Where the next socket read goes: body bytes straight into the body's pool chunk, anything else the read buffer. */
+  target(): Buffer {
+    const max = this.body && !this.finished ? this.parser.bodyWindow : 0;
+    this.lent = max > 0 ? this.body!.window(max) : undefined;
+    return this.lent ?? this.conn.readBuffer;
+  }
+
   feed(buf: Buffer, nread: number): void {
+    if (buf === this.lent) {
+      this.lent = undefined;
+      this.body!.landed(nread, buf.length);
+      this.parser.consumed(nread);
+      if (this.finished) this.conn.done(this, this.head!.keepAlive);
+      return;
+    }
     try {
       const used = this.parser.execute(buf, 0, nread);
       if (used < nread) this.extra = true;
@@ -425,7 +464,7 @@ export class Http1Client {
     const conn = new Connection(origin, this);
     return new Promise<Connection>((resolve, reject) => {
       const onread = {
-        buffer: conn.readBuffer,
+        buffer: () => conn.nextBuffer(),
         callback: (n: number, buf: Uint8Array) => {
           conn.onRead(n, buf as Buffer);
           return true; // pausing goes through socket.pause()

@@ -102,6 +102,22 @@ export class ResponseParser {
     return i;
   }
 
+  /** How many of the next bytes are body (no framing among them): a caller may read them into its own memory. */
+  get bodyWindow(): number {
+    if (this.state === 'length' || this.state === 'chunk-data') return this.remaining;
+    return this.state === 'close' ? Infinity : 0;
+  }
+
+  /** `n` body bytes (at most bodyWindow) arrived in the caller's memory: accounted as if fed, with no body event. */
+  consumed(n: number): void {
+    if (n > this.bodyWindow) throw new Error(`${n} bytes consumed, only ${this.bodyWindow} were body`);
+    if (this.state === 'close') return;
+    this.remaining -= n;
+    if (this.remaining > 0) return;
+    if (this.state === 'length') this.finish();
+    else this.state = 'chunk-data-end';
+  }
+
   /** The connection ended: that completes a body delimited by it, anything else is cut short. */
   eof(): void {
     if (this.state === 'close') return this.finish();
