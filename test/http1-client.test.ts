@@ -353,6 +353,41 @@ describe('ResponseParser', () => {
     // Once done, further bytes are not consumed at all.
     expect(p.execute(all, first.length, all.length)).toBe(first.length);
   });
+
+  it('bodyWindow names the next bytes that are body alone, and consumed() accounts them as if fed', () => {
+    const events: string[] = [];
+    const mk = () => new ResponseParser({ head: () => events.push('head'), body: (b, s, e) => events.push(`body:${b.toString('latin1', s, e)}`), end: () => events.push('end') }, false);
+    const feed = (p: ResponseParser, text: string) => p.execute(Buffer.from(text, 'latin1'), 0, text.length);
+    // Content-Length: the window is what is left of the body; the last byte consumed ends the response.
+    const length = mk();
+    expect(length.bodyWindow).toBe(0);
+    feed(length, 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab');
+    expect(length.bodyWindow).toBe(8);
+    length.consumed(5);
+    expect(length.bodyWindow).toBe(3);
+    expect(() => length.consumed(4)).toThrow();
+    length.consumed(3);
+    expect(length.done).toBe(true);
+    expect(events).toEqual(['head', 'body:ab', 'end']);
+    // Chunked: the window stops at the end of each chunk's data; the framing after it goes through execute().
+    events.length = 0;
+    const chunked = mk();
+    feed(chunked, 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n');
+    expect(chunked.bodyWindow).toBe(6);
+    chunked.consumed(6);
+    expect(chunked.bodyWindow).toBe(0);
+    feed(chunked, '\r\n3\r\nxyz\r\n0\r\n\r\n');
+    expect(chunked.done).toBe(true);
+    expect(events).toEqual(['head', 'body:xyz', 'end']);
+    // Delimited by the connection's end: any number of bytes, and the end completes it.
+    events.length = 0;
+    const close = mk();
+    feed(close, 'HTTP/1.0 200 OK\r\n\r\n');
+    expect(close.bodyWindow).toBe(Infinity);
+    close.consumed(1 << 20);
+    close.eof();
+    expect(events).toEqual(['head', 'end']);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -235,13 +235,14 @@ describe.each(ENGINES)('remote: clients finish before the commit [%s]', (engine)
   let t: TestApp;
   let up: StaticUpstream;
   const gate: { wait?: Promise<void> } = {};
-  const data = randomBytes(3 * 1024 * 1024);
+  const data = randomBytes(16 * 1024 * 1024); // large enough to be released before its commit
   const timeout = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<'pending'>((r) => setTimeout(() => r('pending'), ms))]);
 
   beforeAll(async () => {
     up = await startNginx();
     await writeFile(join(up.root, 'a.bin'), data);
     await writeFile(join(up.root, 'b.bin'), data);
+    await writeFile(join(up.root, 'small.bin'), data.subarray(0, 100_000));
     t = await startTestApp({ engine, drivers: DRIVER_SETS[0]!, wrapStore: (s) => gatedStore(s, gate) });
     await t.createRepo({ name: 'gated', package_type: 'generic', repo_type: 'remote', upstream: { url: up.url } });
   });
@@ -267,6 +268,17 @@ describe.each(ENGINES)('remote: clients finish before the commit [%s]', (engine)
     expect(r.headers['x-artifact-source']).toBe('cache');
     expect(r.sha256).toBe(sha256hex(data));
     expect(await up.countRequests('/a.bin')).toBe(1);
+  });
+
+  it('a small body is released only once committed', async () => {
+    let open!: () => void;
+    gate.wait = new Promise<void>((r) => (open = r));
+    const first = hashGet(t.url, '/gated/small.bin');
+    expect(await timeout(first, 500)).toBe('pending');
+    open();
+    expect((await first).sha256).toBe(sha256hex(data.subarray(0, 100_000)));
+    const list = await raw(t.url, 'GET', '/api/v2/repositories/gated/artifacts', { headers: t.auth });
+    expect(list.json().artifacts.map((a: { path: string }) => a.path)).toContain('small.bin');
   });
 
   it('when that commit fails, the waiting request fetches again', async () => {

@@ -26,6 +26,12 @@ import { readBounded } from '../util/read-bounded.js';
 /** Index documents are rewritten in memory; anything bigger than this is refused rather than buffered. */
 const MAX_REWRITE_BYTES = 256 * 1024 * 1024;
 const LOCK_TTL_MS = 30_000;
+/**
+ * Immutable bodies at least this large let their clients finish before the commit (see stream): the commit's fsync
+ * grows with the body (≈ 330 ms for 512 MiB here). A smaller one commits in a few ms, and its clients wait for that,
+ * so a client that saw a complete small body finds it listed and cached at once.
+ */
+const RELEASE_BEFORE_COMMIT_BYTES = 8 * 1024 * 1024;
 const DEFAULT_MUTABLE_TTL_S = 300;
 const DEFAULT_NEGATIVE_TTL_S = 60;
 /** Metadata key of a rewritten document's upstream ETag, for conditional revalidation. */
@@ -377,8 +383,8 @@ export class RemoteEngine {
         await this.d.rows.changed(repo.id, path, row);
         return row;
       };
-      if (cls === 'immutable') {
-        // Verified content: its clients may finish now, while the file is made durable and committed (the fsync
+      if (cls === 'immutable' && size >= RELEASE_BEFORE_COMMIT_BYTES) {
+        // Verified large content: its clients may finish now, while the file is made durable and committed (the fsync
         // alone takes ≈ 330 ms per 512 MiB here); a request that comes meanwhile waits for the commit (see join).
         // A commit that fails after this leaves nothing cached; the bytes served were right.
         spool.finish();
@@ -387,7 +393,7 @@ export class RemoteEngine {
         committing.catch(() => {});
         await committing;
       } else {
-        // A mutable document is released once committed: the next request revalidates the committed copy.
+        // Released once committed: a mutable document's next request revalidates the committed copy.
         await commit();
         spool.finish();
       }
