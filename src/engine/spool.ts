@@ -100,7 +100,8 @@ export class Spool extends EventEmitter {
     return new DurableFileWriter({
       fh: () => this.handle(),
       gate: () => this.pace(),
-      // The commit's fsync comes after the readers have their last byte (see finish): no flushing meanwhile.
+      // No flushing during the transfer: a large blob's readers have their last byte before the commit's fsync (see
+      // finish), and a body under the first background flush (64 MiB) never had one.
       backgroundSync: false,
       // Readers that fall behind then read the disk; the blob this becomes is read back into the cache when idle.
       ...(this.directAfter !== undefined ? { path: this.path, directAfter: this.directAfter } : {}),
@@ -210,8 +211,8 @@ export class Spool extends EventEmitter {
   }
 
   /**
-   * Mark the body complete and verified: readers may deliver the last byte. The commit follows, and readers that
-   * arrive meanwhile still read this spool (its file stays open), so no client waits for the disk to flush.
+   * Mark the body complete and verified: readers may deliver the last byte. For a large body the commit follows
+   * (see engine/remote), and the readers already here finish from this spool meanwhile (its file stays open).
    */
   finish(): void {
     this.complete = true;
