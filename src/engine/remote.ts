@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,6 +19,8 @@ import type { Servable } from '../repos/servable.js';
 import type { ArtifactRowCache } from '../repos/row-cache.js';
 import { storedServable } from '../repos/stored.js';
 import { encodePath } from '../util/paths.js';
+import { FileBody } from '../storage/file-body.js';
+import type { ByteRange } from '../storage/types.js';
 import { Spool } from './spool.js';
 import type { UpstreamClient, UpstreamResponse } from './upstream.js';
 import { readBounded } from '../util/read-bounded.js';
@@ -63,13 +65,8 @@ export interface OpenRequest {
 interface Download {
   /** Resolves when the upstream answered: a Servable streaming from the spool, or null for 404. */
   ready: Promise<Servable | null>;
-  /**
-   * Set once the whole body arrived and was verified, when its first clients may finish before the commit: settles
-   * with the committed row, or rejects when the commit failed.
-   */
-  committed?: Promise<ArtifactRow>;
-  /** Settles when the download has left `downloads`. */
-  ended?: Promise<void>;
+  /** Set once a large body arrived and was verified, while it is being committed: what a request gets meanwhile. */
+  verified?: Servable;
 }
 
 
@@ -206,15 +203,7 @@ export class RemoteEngine {
         () => this.downloads.get(key) === dl && this.downloads.delete(key),
       );
     }
-    // A request that comes after the body was verified waits for the commit and is served from the cache, as it
-    // would be a moment later; the download's clients may have finished already (see stream).
-    if (dl.committed) {
-      const row = await dl.committed.catch(() => undefined);
-      if (row) return storedServable(this.d.blobs, row, 'cache');
-      await dl.ended;
-      return this.join(fmt, ctx, path, req, cached);
-    }
-    return dl.ready;
+    return dl.verified ?? dl.ready;
   }
 
   /** Take the cross-replica lock, or wait for the replica that holds it to commit. */
@@ -344,8 +333,6 @@ export class RemoteEngine {
     });
 
     const dl = this.downloads.get(key);
-    let endedNow!: () => void;
-    const ended = new Promise<void>((resolve) => (endedNow = resolve));
     const run = async () => {
       const hashing = this.d.hasher.stream({ algorithms });
       await pipeline(source, hashing, spool.writer(), { signal: abort.signal });
@@ -388,9 +375,30 @@ export class RemoteEngine {
         // alone takes ≈ 330 ms per 512 MiB here); a request that comes meanwhile waits for the commit (see join).
         // A commit that fails after this leaves nothing cached; the bytes served were right.
         spool.finish();
-        const committing = commit();
-        if (dl) Object.assign(dl, { committed: committing, ended });
+        let row: ArtifactRow | undefined;
+        const committing = commit().then((r) => (row = r));
         committing.catch(() => {});
+        // A request that comes meanwhile reads the verified spool's file, without the upstream (the file is gone once
+        // it became the blob, and then the row follows).
+        const read = async (range: ByteRange | undefined, signal: AbortSignal | undefined): Promise<Readable> => {
+          const fh = row ? undefined : await open(spool.path, 'r').catch(() => undefined);
+          if (fh) return new FileBody(fh, range?.start ?? 0, range?.end ?? Infinity);
+          const committed = row ?? (await committing.catch(() => undefined));
+          if (!committed) throw new HttpError(503, 'UNAVAILABLE', `${path} could not be stored; retry`);
+          return this.d.blobs.open(committed, range, signal);
+        };
+        if (dl) {
+          dl.verified = {
+            source: 'cache',
+            size,
+            contentType,
+            sha256: digests.sha256!,
+            etag: res.headers.etag ?? `"${digests.sha256!}"`,
+            lastModified: res.headers['last-modified'],
+            rangeable: true,
+            open: read,
+          };
+        }
         await committing;
       } else {
         // Released once committed: a mutable document's next request revalidates the committed copy.
@@ -407,7 +415,6 @@ export class RemoteEngine {
       .finally(() => {
         this.d.metrics.downloadsInFlight.inc({}, -1);
         this.downloads.delete(key);
-        endedNow();
         finish();
         void spool.dispose();
       });
