@@ -372,8 +372,8 @@ export class RemoteEngine {
       };
       if (cls === 'immutable' && size >= RELEASE_BEFORE_COMMIT_BYTES) {
         // Verified large content: its clients may finish now, while the file is made durable and committed (the fsync
-        // alone takes ≈ 330 ms per 512 MiB here); a request that comes meanwhile waits for the commit (see join).
-        // A commit that fails after this leaves nothing cached; the bytes served were right.
+        // alone takes ≈ 330 ms per 512 MiB here). A commit that fails after this leaves nothing cached; the bytes
+        // served were right.
         spool.finish();
         let row: ArtifactRow | undefined;
         const committing = commit().then((r) => (row = r));
