@@ -100,7 +100,8 @@ class Body extends Readable {
    * for the end-of-turn flush go on first: the chunk must not change hands while the socket holds a window into it.
    */
   window(max: number): Buffer {
-    if (this.flushTimer) this.flush();
+    // A chunk with little room left goes on too, so that a read is never made small by where the chunk ends.
+    if (this.flushTimer || POOL_CHUNK - this.fill < SMALL_PIECE) this.flush();
     this.chunk ??= takeChunk();
     return this.chunk.subarray(this.fill, this.fill + Math.min(max, POOL_CHUNK - this.fill));
   }
@@ -289,7 +290,9 @@ class ActiveExchange implements Exchange {
   /** Where the next socket read goes: body bytes straight into the body's pool chunk, anything else the read buffer. */
   target(): Buffer {
     const max = this.body && !this.finished ? this.parser.bodyWindow : 0;
-    this.lent = max > 0 ? this.body!.window(max) : undefined;
+    // Short stretches (small chunked-coding chunks, a body's last bytes) go through the read buffer, where one read
+    // takes them together with the framing after them.
+    this.lent = max >= SMALL_PIECE ? this.body!.window(max) : undefined;
     return this.lent ?? this.conn.readBuffer;
   }
 
