@@ -296,6 +296,18 @@ export class RemoteEngine {
     return res.status === 200 && fmt.revalidationDigest!(path, res.headers) === cached.sha256;
   }
 
+  /**
+   * A verified download's bytes while it is being committed: its spool's file while that is there, then the committed
+   * blob (on the fs driver the file becomes the blob, and its row follows).
+   */
+  private async readVerified(file: string, committing: Promise<ArtifactRow>, path: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    const fh = await open(file, 'r').catch(() => undefined);
+    if (fh) return new FileBody(fh, range?.start ?? 0, range?.end ?? Infinity);
+    const row = await committing.catch(() => undefined);
+    if (!row) throw new HttpError(503, 'UNAVAILABLE', `${path} could not be stored; retry`);
+    return this.d.blobs.open(row, range, signal);
+  }
+
   /** Spool the body while clients follow it; verify, commit, then forget the download. */
   private async stream(fmt: FormatProvider, ctx: FormatContext, path: string, res: UpstreamResponse, target: UpstreamTarget, abort: AbortController, key: string, finish: () => void): Promise<Servable> {
     const repo = ctx.repo;
@@ -375,18 +387,9 @@ export class RemoteEngine {
         // alone takes ≈ 330 ms per 512 MiB here). A commit that fails after this leaves nothing cached; the bytes
         // served were right.
         spool.finish();
-        let row: ArtifactRow | undefined;
-        const committing = commit().then((r) => (row = r));
+        const committing = commit();
         committing.catch(() => {});
-        // A request that comes meanwhile reads the verified spool's file, without the upstream (the file is gone once
-        // it became the blob, and then the row follows).
-        const read = async (range: ByteRange | undefined, signal: AbortSignal | undefined): Promise<Readable> => {
-          const fh = row ? undefined : await open(spool.path, 'r').catch(() => undefined);
-          if (fh) return new FileBody(fh, range?.start ?? 0, range?.end ?? Infinity);
-          const committed = row ?? (await committing.catch(() => undefined));
-          if (!committed) throw new HttpError(503, 'UNAVAILABLE', `${path} could not be stored; retry`);
-          return this.d.blobs.open(committed, range, signal);
-        };
+        // A request that comes meanwhile is served the verified bytes without the upstream (see readVerified).
         if (dl) {
           dl.verified = {
             source: 'cache',
@@ -396,7 +399,7 @@ export class RemoteEngine {
             etag: res.headers.etag ?? `"${digests.sha256!}"`,
             lastModified: res.headers['last-modified'],
             rangeable: true,
-            open: read,
+            open: (range, signal) => this.readVerified(spool.path, committing, path, range, signal),
           };
         }
         await committing;
