@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { setFlagsFromString } from 'node:v8';
 import { startApp } from './app.js';
 import { describeError, runClientCommand, USAGE, UsageError } from './cli.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -6,6 +7,8 @@ import { rootLogger } from './log.js';
 
 async function serve(): Promise<void> {
   const config = loadConfig();
+  // Before anything allocates much: V8 reads these as it starts each collection.
+  for (const flag of config.v8Flags) setFlagsFromString(flag);
   const app = await startApp(config, { log: rootLogger });
   let stopping = false;
   const shutdown = (signal: string) => {

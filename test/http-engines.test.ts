@@ -99,6 +99,37 @@ describe.each(ENGINES)('HTTP engine [%s]', (engine) => {
     expect(process.memoryUsage().rss - rss0).toBeLessThan(128 * MiB);
   });
 
+  it('hands the body on in whole 1 MiB pool buffers (a small sized body: one buffer of its size), bytes intact', async () => {
+    const seen: { n: number; sizes: number[]; whole: boolean; sha: string }[] = [];
+    const url = await start(async (req, res) => {
+      const h = createHash('sha256');
+      const sizes: number[] = [];
+      let whole = true;
+      // 'data' events, not an async iterator (whose read() joins whatever is buffered).
+      await pipeline(req.body(), new Writable({ write(c: Buffer, _e, cb) {
+        sizes.push(c.length);
+        if (c.byteOffset !== 0 || (c.buffer.byteLength !== c.length && c.buffer.byteLength !== MiB)) whole = false;
+        h.update(c);
+        cb();
+      } }));
+      seen.push({ n: req.bytesRead ?? -1, sizes, whole, sha: h.digest('hex') });
+      res.end('ok');
+    });
+    // Odd-sized writes, so that pieces straddle the 1 MiB boundaries.
+    const body = randomBytes(3 * MiB + 12_345);
+    const pieces = () => Readable.from((function* () { for (let o = 0; o < body.length; o += 70_001) yield body.subarray(o, o + 70_001); })());
+    const sha = createHash('sha256').update(body).digest('hex');
+    expect((await raw(url, 'PUT', '/chunked', { body: pieces() })).status).toBe(200);
+    expect((await raw(url, 'PUT', '/sized', { body: pieces(), headers: { 'content-length': body.length } })).status).toBe(200);
+    const small = randomBytes(5000);
+    expect((await raw(url, 'PUT', '/small', { body: small, headers: { 'content-length': small.length } })).status).toBe(200);
+    for (const s of seen.slice(0, 2)) {
+      expect(s).toMatchObject({ n: body.length, sha, whole: true });
+      expect(s.sizes).toEqual([MiB, MiB, MiB, 12_345]);
+    }
+    expect(seen[2]).toEqual({ n: 5000, sizes: [5000], whole: true, sha: createHash('sha256').update(small).digest('hex') });
+  });
+
   it('a slow consumer of the request body stalls the client (backpressure on upload)', async () => {
     let received = 0;
     const url = await start(async (req, res) => {

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { AbortedError } from '../errors.js';
+import { BodyRepacker } from './body-repack.js';
 import type { Logger } from '../log.js';
 import { buildRequest, dispatch, InFlight, LazyAbort, parseContentLength, requestId } from './request-base.js';
 import { lengthMismatch, ResponseBase } from './response-base.js';
@@ -156,14 +157,25 @@ function abortBodyOnClose(socket: Socket, req: http.IncomingMessage, res: http.S
   res.once('close', () => socket.off('close', onClose));
 }
 
-/** Counts body bytes as the parser pushes them, without putting the request into flowing mode. */
-function countPushes(req: http.IncomingMessage): () => number {
+/**
+ * Re-packs the body as the parser pushes it (see BodyRepacker) and counts its bytes, without putting the request
+ * into flowing mode. The parser stops reading the socket when a push returns false; bytes held back are no push.
+ */
+function repackPushes(req: http.IncomingMessage, expectedLength: number | undefined): () => number {
   let n = 0;
   const push = req.push.bind(req);
+  const packer = new BodyRepacker(expectedLength);
   req.push = (chunk: unknown, encoding?: BufferEncoding) => {
-    if (chunk) n += (chunk as Buffer).length;
-    return push(chunk, encoding);
+    if (chunk === null) {
+      const rest = packer.rest();
+      if (rest) push(rest);
+      return push(null);
+    }
+    if (!(chunk instanceof Uint8Array)) return push(chunk, encoding);
+    n += chunk.length;
+    return packer.add(chunk, (full) => push(full));
   };
+  req.once('close', () => packer.drop());
   return () => n;
 }
 
@@ -203,8 +215,6 @@ export async function startNode(opts: ServerOptions, log: Logger): Promise<Runni
       const cl = headers['content-length'];
       const hasBody = headers['transfer-encoding'] !== undefined || (cl !== undefined && cl.trim() !== '0');
       if (hasBody) abortBodyOnClose(req.socket, req, res);
-      const bytesRead = hasBody ? countPushes(req) : () => 0;
-
       let contentLength: number | undefined;
       let badLength = false;
       try {
@@ -212,6 +222,7 @@ export async function startNode(opts: ServerOptions, log: Logger): Promise<Runni
       } catch {
         badLength = true;
       }
+      const bytesRead = hasBody ? repackPushes(req, contentLength) : () => 0;
       const request = buildRequest(
         id,
         { method, rawPath: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers, remoteAddress: () => req.socket.remoteAddress ?? '' },

@@ -5,7 +5,8 @@ import type * as UwsModule from 'uWebSockets.js';
 import { AbortedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { buildRequest, dispatch, InFlight, LazyAbort, parseContentLength, requestId, type RequestHead } from './request-base.js';
-import { POOL_CHUNK, takeChunk } from '../util/chunk-pool.js';
+import { POOL_CHUNK } from '../util/chunk-pool.js';
+import { BodyRepacker } from './body-repack.js';
 import { isRecyclable } from '../util/recyclable.js';
 import { lengthMismatch, ResponseBase } from './response-base.js';
 import type { RunningServer, ServerOptions } from './types.js';
@@ -80,8 +81,7 @@ class UwsBody {
   done = false;
   received = 0;
   private paused = false;
-  private acc: Buffer | undefined;
-  private accLen = 0;
+  private readonly packer: BodyRepacker;
 
   constructor(
     private readonly res: UwsResponse,
@@ -90,8 +90,9 @@ class UwsBody {
     /** Whether the head announced a body (Content-Length > 0, or Transfer-Encoding). */
     expectBody: boolean,
     /** The announced Content-Length, if any: a small body gets a buffer of its size, not a whole BODY_CHUNK. */
-    private readonly expectedLength?: number,
+    expectedLength?: number,
   ) {
+    this.packer = new BodyRepacker(expectedLength);
     // uWS reports the (empty) end of a body-less request only after the handler ran, and on a reused connection
     // not before a quick answer is out: known from the head, such a request does not look like an unread upload
     // (which would make its response close the connection). Its stream is made only if someone asks.
@@ -120,39 +121,23 @@ class UwsBody {
   onData(ab: ArrayBuffer, isLast: boolean): void {
     if (this.done || this.readable.destroyed) return;
     const src = new Uint8Array(ab);
-    const copiedBefore = this.received;
     this.received += src.length;
-    let off = 0;
-    while (off < src.length) {
-      if (!this.acc) {
-        const left = this.expectedLength !== undefined ? this.expectedLength - copiedBefore - off : 0;
-        const size = left > 0 ? Math.min(BODY_CHUNK, left) : BODY_CHUNK;
-        this.acc = size === BODY_CHUNK ? takeChunk() : Buffer.allocUnsafeSlow(size);
-        this.accLen = 0;
-      }
-      const n = Math.min(this.acc.length - this.accLen, src.length - off);
-      this.acc.set(off === 0 && n === src.length ? src : src.subarray(off, off + n), this.accLen);
-      this.accLen += n;
-      off += n;
-      if (this.accLen === this.acc.length) {
-        const full = this.acc;
-        this.acc = undefined;
-        this.push(full, isLast && off === src.length);
-      }
-    }
+    this.packer.add(src, (full, endsSrc) => this.push(full, isLast && endsSrc));
     if (isLast) {
       this.done = true;
-      if (this.acc && this.accLen > 0) this.readable.push(this.acc.subarray(0, this.accLen));
-      this.acc = undefined;
+      const rest = this.packer.rest();
+      if (rest) this.readable.push(rest);
       this.readable.push(null);
     }
   }
 
-  private push(chunk: Buffer, last: boolean): void {
-    if (!this.readable.push(chunk) && !last && !this.paused) {
+  private push(chunk: Buffer, last: boolean): boolean {
+    const ok = this.readable.push(chunk);
+    if (!ok && !last && !this.paused) {
       this.paused = true;
       this.res.pause();
     }
+    return ok;
   }
 
   /** Before the last write of a response that leaves the body unread: a paused socket would never flush. */
@@ -164,7 +149,7 @@ class UwsBody {
   }
 
   abort(err: Error): void {
-    this.acc = undefined;
+    this.packer.drop();
     if (!this.done) this.readable.destroy(err);
   }
 }
