@@ -17,7 +17,7 @@ import {
 import { createHasher } from '../src/hashing/pool.js';
 import { PooledHashStream } from '../src/hashing/stream.js';
 import type { MessagePort } from 'node:worker_threads';
-import type { HashAlgorithm, Hasher, HashStreamOptions } from '../src/hashing/types.js';
+import type { HashAlgorithm, Hasher, HashStreamOptions, HeldHash } from '../src/hashing/types.js';
 
 const ALL: HashAlgorithm[] = ['sha256', 'sha512', 'sha1', 'md5'];
 const ref = (alg: string, b: Uint8Array) => createHash(alg).update(b).digest('hex');
@@ -229,6 +229,56 @@ describe('resumable SHA-256', () => {
     await expect(failed).rejects.toThrow(/invalid saved SHA-256 state/);
     await expect(s.result).rejects.toThrow(/invalid saved SHA-256 state/);
     await until(() => h.stats().streams === 0, 'the failed task to be released');
+  });
+});
+
+describe('held hash states (node:crypto, continued in-process)', () => {
+  const h = createHasher({ threads: 2 });
+  afterAll(() => h.close());
+  const data = randomBytes(4_000_000);
+  const cuts = [0, 1_234_567, 2_500_000, 4_000_000];
+
+  it('a held state is continued by the next streams: digests of everything so far, bytes passed through intact', async () => {
+    let held: HeldHash | undefined;
+    for (let i = 0; i < 3; i++) {
+      const part = data.subarray(cuts[i], cuts[i + 1]);
+      const r = await run(h, i === 1 ? ownedCopies(part, 1 << 20) : slices(part, 100_000), { algorithms: ['sha256'], hold: true, ...(held ? { continueFrom: held } : {}) });
+      expect(r.out.equals(part)).toBe(true);
+      expect(r.result.size).toBe(cuts[i + 1]);
+      expect(r.result.digests.sha256).toBe(ref('sha256', data.subarray(0, cuts[i + 1])));
+      expect(r.result.sha256State).toBeUndefined();
+      if (held) expect(held.usable).toBe(false); // used by this stream
+      held = r.result.held!;
+      expect(held).toMatchObject({ size: cuts[i + 1], usable: true });
+    }
+    // An empty continuation gives the same digest; a used state cannot be continued twice.
+    const empty = await run(h, [], { algorithms: ['sha256'], hold: true, continueFrom: held! });
+    expect(empty.result.digests.sha256).toBe(ref('sha256', data));
+    expect(() => h.stream({ algorithms: ['sha256'], continueFrom: held! })).toThrow(/no longer usable/);
+    const last = empty.result.held!;
+    expect(h.stats().streams).toBe(1); // the held task
+    last.release();
+    expect(last.usable).toBe(false);
+    await until(() => h.stats().streams === 0, 'the released task to end');
+    expect(() => h.stream({ algorithms: ['sha256'], continueFrom: last })).toThrow(/no longer usable/);
+  });
+
+  it('a continuation that fails midway loses the state (its task ends); options that cannot hold are refused', async () => {
+    const first = await run(h, [data.subarray(0, 1000)], { algorithms: ['sha256'], hold: true });
+    const s = h.stream({ algorithms: ['sha256'], hold: true, continueFrom: first.result.held! });
+    s.on('error', () => {});
+    s.write(randomBytes(500_000));
+    await sleep(5);
+    s.destroy(new Error('client gone'));
+    await expect(s.result).rejects.toThrow('client gone');
+    await until(() => h.stats().streams === 0, 'the task to end');
+    expect(() => h.stream({ algorithms: ['sha256'], hold: true, resumable: true })).toThrow(TypeError);
+    const again = await run(h, [Buffer.from('x')], { algorithms: ['sha256'], hold: true });
+    expect(() => h.stream({ algorithms: ['md5'], continueFrom: again.result.held! })).toThrow(TypeError);
+    // A last continuation that does not hold gives its digest and ends the task.
+    const last = await run(h, [Buffer.from('y')], { algorithms: ['sha256'], continueFrom: again.result.held! });
+    expect(last.result).toEqual({ size: 2, digests: { sha256: ref('sha256', Buffer.from('xy')) } });
+    await until(() => h.stats().streams === 0, 'the last task to end');
   });
 });
 

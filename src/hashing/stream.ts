@@ -4,7 +4,7 @@ import { AbortedError } from '../errors.js';
 import { isExclusive, markExclusive, POOL_CHUNK, takeChunk } from '../util/chunk-pool.js';
 import { isHashAlgorithm } from './digest.js';
 import type { FromWorker, StreamTask, StreamTaskResult, ToWorker } from './protocol.js';
-import type { HashAlgorithm, HashingStream, HashResult, HashStreamOptions } from './types.js';
+import type { HashAlgorithm, HashingStream, HashResult, HashStreamOptions, HeldHash } from './types.js';
 
 /** Starts a stream's worker task (transferring the port); settles when the task ends. */
 export type RunTask = (task: StreamTask, transferList: [MessagePort]) => Promise<StreamTaskResult>;
@@ -65,7 +65,81 @@ function taskParams(opts: HashStreamOptions): Omit<StreamTask, 'port'> {
     if (!(from.state instanceof Uint8Array)) throw new TypeError('resumeFrom.state must be a Uint8Array');
     if (!Number.isSafeInteger(from.size) || from.size < 0) throw new RangeError(`resumeFrom.size must be a byte count, got ${from.size}`);
   }
-  return { algorithms: [...algorithms], resumable, ...(from ? { resumeState: from.state } : {}) };
+  if (opts.hold && resumable) throw new TypeError('hold keeps a node:crypto state: not with resumable or resumeFrom');
+  if (opts.continueFrom && (resumable || opts.resumeFrom)) throw new TypeError('continueFrom goes on from a held state: not with resumable or resumeFrom');
+  return { algorithms: [...algorithms], resumable, ...(from ? { resumeState: from.state } : {}), ...(opts.hold ? { hold: true } : {}) };
+}
+
+/** What a task's port and result are reported to: the stream using the task now. */
+interface TaskOwner {
+  onMessage(msg: FromWorker): void;
+  onSettled(result: StreamTaskResult | undefined, err?: Error): void;
+}
+
+/**
+ * One worker task (its port and its pending result), outliving a stream when held: messages and the settlement
+ * go to whichever stream owns it now, so successive streams on one held task add no listeners.
+ */
+class TaskLink {
+  owner: TaskOwner | undefined;
+  settled = false;
+
+  constructor(
+    readonly port: MessagePort,
+    task: Promise<StreamTaskResult>,
+    /** Bytes hashed before the task started (resumeFrom). */
+    readonly origin: number,
+    readonly algorithms: readonly HashAlgorithm[],
+  ) {
+    port.on('message', (msg: FromWorker) => this.owner?.onMessage(msg));
+    task.then(
+      (r) => this.settle(r),
+      (err: Error) => this.settle(undefined, err),
+    );
+  }
+
+  private settle(r: StreamTaskResult | undefined, err?: Error): void {
+    this.settled = true;
+    this.port.close();
+    this.owner?.onSettled(r, err);
+  }
+}
+
+/** A held task between two streams. */
+class HeldTask implements HeldHash {
+  private used = false;
+
+  constructor(
+    readonly link: TaskLink,
+    readonly size: number,
+  ) {
+    // An idle held state must not keep the process alive.
+    link.port.unref();
+  }
+
+  get usable(): boolean {
+    return !this.used && !this.link.settled;
+  }
+
+  /** For the stream that continues it; false if it cannot be. */
+  take(): boolean {
+    if (!this.usable) return false;
+    this.used = true;
+    this.link.port.ref();
+    return true;
+  }
+
+  release(): void {
+    if (!this.usable) return;
+    this.used = true;
+    // The worker drops the state and ends the task, which frees its slot.
+    this.link.port.postMessage('abort');
+  }
+}
+
+function sameAlgorithms(a: readonly HashAlgorithm[], b: readonly HashAlgorithm[]): boolean {
+  const set = new Set(a);
+  return set.size === new Set(b).size && b.every((x) => set.has(x));
 }
 
 /**
@@ -73,9 +147,10 @@ function taskParams(opts: HashStreamOptions): Omit<StreamTask, 'port'> {
  * (transferred) and pushed downstream when the worker hands them back, so the output order is the input
  * order. Memory per stream is bounded by `maxBuffered` plus the writable high-water mark.
  */
-export class PooledHashStream extends Transform implements HashingStream {
+export class PooledHashStream extends Transform implements HashingStream, TaskOwner {
   readonly result: Promise<HashResult>;
-  private readonly port: MessagePort;
+  private readonly link: TaskLink;
+  private readonly hold: boolean;
   private readonly tuning: StreamTuning;
   private inFlight = 0;
   /** Per message at the worker, in order: true for a copy whose original already went downstream. */
@@ -88,14 +163,19 @@ export class PooledHashStream extends Transform implements HashingStream {
   private heldWrite: TransformCallback | undefined;
   private heldFlush: TransformCallback | undefined;
   private endPosted = false;
-  private taskSettled = false;
   private resolveResult!: (r: HashResult) => void;
   private rejectResult!: (e: Error) => void;
 
   constructor(runTask: RunTask, opts: HashStreamOptions, tuning: StreamTuning = DEFAULT_TUNING) {
     const params = taskParams(opts);
+    const from = opts.continueFrom;
+    if (from) {
+      if (!(from instanceof HeldTask) || !sameAlgorithms(from.link.algorithms, params.algorithms)) throw new TypeError('continueFrom must be a held hash of the same algorithms');
+      if (!from.take()) throw new Error('the held hash is no longer usable');
+    }
     super({ writableHighWaterMark: tuning.coalesceTarget, readableHighWaterMark: tuning.maxBuffered / 2 });
     this.tuning = tuning;
+    this.hold = Boolean(opts.hold);
     this.result = new Promise<HashResult>((resolve, reject) => {
       this.resolveResult = resolve;
       this.rejectResult = reject;
@@ -103,23 +183,43 @@ export class PooledHashStream extends Transform implements HashingStream {
     // Whoever wants the result awaits it; a stream destroyed before anyone did must not raise an unhandled rejection.
     this.result.catch(() => {});
 
-    const { port1, port2 } = new MessageChannel();
-    this.port = port1;
-    this.port.on('message', (chunk: FromWorker) => this.onHashed(chunk));
-    const resumedSize = opts.resumeFrom?.size ?? 0;
-    runTask({ port: port2, ...params }, [port2]).then(
-      (r) => {
-        this.taskSettled = true;
-        this.port.close();
-        this.resolveResult({ size: resumedSize + r.size, digests: r.digests, ...(r.sha256State ? { sha256State: r.sha256State } : {}) });
-      },
-      (err: Error) => {
-        this.taskSettled = true;
-        this.port.close();
-        this.rejectResult(err);
-        this.destroy(err);
-      },
-    );
+    if (from) {
+      this.link = from.link;
+    } else {
+      const { port1, port2 } = new MessageChannel();
+      this.link = new TaskLink(port1, runTask({ port: port2, ...params }, [port2]), opts.resumeFrom?.size ?? 0, params.algorithms);
+    }
+    this.link.owner = this;
+  }
+
+  /** The worker's messages while this stream owns the task. */
+  onMessage(msg: FromWorker): void {
+    if (msg instanceof Uint8Array) this.onHashed(msg);
+    else this.onHeldEnd(msg.end);
+  }
+
+  /** The task ended: the result of a stream that did not hold it, or a failure. */
+  onSettled(r: StreamTaskResult | undefined, err?: Error): void {
+    if (r && !this.hold) {
+      this.resolveResult({ size: this.link.origin + r.size, digests: r.digests, ...(r.sha256State ? { sha256State: r.sha256State } : {}) });
+      return;
+    }
+    const e = err ?? new Error('the hash task ended before the stream did');
+    this.rejectResult(e);
+    this.destroy(e);
+  }
+
+  private onHeldEnd(r: StreamTaskResult): void {
+    this.link.owner = undefined;
+    const held = new HeldTask(this.link, this.link.origin + r.size);
+    const result: HashResult = { size: held.size, digests: r.digests };
+    // Not asked to hold it (a last continuation), or destroyed meanwhile: nobody will continue it.
+    if (!this.hold || this.destroyed) {
+      held.release();
+      this.resolveResult(result);
+      return;
+    }
+    this.resolveResult({ ...result, held });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -158,7 +258,7 @@ export class PooledHashStream extends Transform implements HashingStream {
     this.batch = undefined;
     // The worker drops the stream, closes the port and fails the task, which frees its slot. (Closing the port
     // from here instead could lose the message and leave the task pending.)
-    if (!this.taskSettled && !this.endPosted) this.send('abort');
+    if (!this.link.settled && !this.endPosted) this.send('abort');
     this.rejectResult(err ?? new AbortedError('hash stream destroyed before its end'));
     cb(err);
   }
@@ -168,7 +268,7 @@ export class PooledHashStream extends Transform implements HashingStream {
     return this.batchLen + this.inFlight + this.readableLength;
   }
 
-  private onHashed(chunk: FromWorker): void {
+  private onHashed(chunk: Uint8Array): void {
     if (this.destroyed) return;
     this.inFlight -= chunk.byteLength;
     if (!this.copies.shift()) {
@@ -250,6 +350,6 @@ export class PooledHashStream extends Transform implements HashingStream {
   }
 
   private send(msg: ToWorker, transfer?: ArrayBuffer[]): void {
-    this.port.postMessage(msg, transfer);
+    this.link.port.postMessage(msg, transfer);
   }
 }

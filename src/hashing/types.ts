@@ -14,6 +14,21 @@ export interface HashResult {
    * lets another process continue the same hash without re-reading the bytes.
    */
   sha256State?: Uint8Array;
+  /** With `hold`: the state after the last byte, kept in the worker for a next stream to continue. */
+  held?: HeldHash;
+}
+
+/**
+ * A finished stream's hash state, kept alive in its worker thread (node:crypto, which cannot be saved), so that a
+ * next stream over the following bytes (an upload's next PATCH reaching this process) continues it at full speed.
+ * Process-local and used at most once: the continuing stream's result holds the next one. `release` frees it.
+ */
+export interface HeldHash {
+  /** Bytes the state covers. */
+  readonly size: number;
+  /** Not yet continued or released, and its worker task is alive. */
+  readonly usable: boolean;
+  release(): void;
 }
 
 export interface HashStreamOptions {
@@ -26,6 +41,13 @@ export interface HashStreamOptions {
    * resumes: other algorithms in the same stream cover this stream's bytes alone.
    */
   resumeFrom?: { state: Uint8Array; size: number };
+  /** Keep the state in the worker after the end (`result.held`). Not with `resumable`: hash-wasm saves its state. */
+  hold?: boolean;
+  /**
+   * Continue a held state: the algorithms are the held stream's (`algorithms` must name the same), and the result
+   * covers the held bytes too. Throws if it is not usable (see `HeldHash.usable`).
+   */
+  continueFrom?: HeldHash;
 }
 
 /**

@@ -53,6 +53,19 @@ function finish({ crypto, wasm }, size) {
 }
 
 /**
+ * The digests so far, the states going on (a held task: see HeldHash). Only node:crypto hashes are held.
+ * @param {Engines} engines
+ * @param {number} size
+ * @returns {StreamTaskResult}
+ */
+function snapshot({ crypto }, size) {
+  /** @type {StreamTaskResult['digests']} */
+  const digests = {};
+  for (const [a, h] of crypto) digests[/** @type {import('./types.js').HashAlgorithm} */ (a)] = h.copy().digest('hex');
+  return { size, digests };
+}
+
+/**
  * @param {StreamTask} task
  * @returns {Promise<StreamTaskResult>}
  */
@@ -73,8 +86,12 @@ export default async function hashStream(task) {
     port.on('message', (/** @type {ToWorker} */ msg) => {
       try {
         if (msg === 'end') {
-          resolve(finish(engines, size));
-          port.close();
+          if (task.hold) {
+            port.postMessage({ end: snapshot(engines, size) });
+          } else {
+            resolve(finish(engines, size));
+            port.close();
+          }
         } else if (msg === 'abort') {
           reject(new Error('hash stream aborted'));
           port.close();
