@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -100,6 +101,33 @@ describe('DurableFileWriter with a path (O_DIRECT where the filesystem allows it
       expect(reported).toEqual([...reported].sort((a, b) => a - b));
       expect(Math.max(...reported)).toBe(expected.length); // never more than the data, whatever the padding
     }
+  });
+
+  it('a body whose announced length passes the threshold goes around the page cache from its first byte', async () => {
+    const file = join(dir, `expected-${process.pid}`);
+    const probeFile = join(dir, `probe-${process.pid}`);
+    await writeFile(probeFile, '');
+    const probe = await openDirect(probeFile);
+    await probe?.close();
+    if (!probe) return console.warn('SKIPPED: this filesystem refuses O_DIRECT');
+    const body = randomBytes(2 * 1024 * 1024 + 777);
+    for (const expectedSize of [body.length, undefined]) {
+      const fh = await open(file, 'w');
+      const w = new DurableFileWriter({ fh: async () => fh, path: file, directAfter: 1024 * 1024, ...(expectedSize !== undefined ? { expectedSize } : {}) });
+      try {
+        await new Promise<void>((resolve, reject) => w.write(body.subarray(0, 100_000), (err) => (err ? reject(err) : resolve())));
+        expect(w.wentDirect).toBe(expectedSize !== undefined);
+        w.end(body.subarray(100_000));
+        await once(w, 'finish');
+        await w.flush();
+      } finally {
+        await fh.close();
+      }
+      expect(w.wentDirect).toBe(true);
+      expect((await readFile(file)).equals(body)).toBe(true);
+    }
+    await rm(file);
+    await rm(probeFile);
   });
 
   it('appends at an offset inside a block, keeping the bytes before it and cutting off what lay after', async () => {

@@ -104,7 +104,7 @@ export class Spool extends EventEmitter {
       // finish), and a body under the first background flush (64 MiB) never had one.
       backgroundSync: false,
       // Readers that fall behind then read the disk; the blob this becomes is read back into the cache when idle.
-      ...(this.directAfter !== undefined ? { path: this.path, directAfter: this.directAfter } : {}),
+      ...(this.directAfter !== undefined ? { path: this.path, directAfter: this.directAfter, ...(this.expectedSize !== undefined ? { expectedSize: this.expectedSize } : {}) } : {}),
       onWritten: (total) => {
         this.written = total;
         this.trimRecent();

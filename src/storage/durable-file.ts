@@ -22,6 +22,13 @@ export interface DurableFileOptions {
   start?: number;
   /** File offset past which writes go direct (default DIRECT_AFTER). */
   directAfter?: number;
+  /**
+   * The body's announced length (from `start`), when known: a body that will pass `directAfter` goes direct from
+   * its first byte. Its first bytes in the page cache would save little (the file is read back into the cache when
+   * idle), and filling the cache costs more CPU here than writing around it: in a 512 MiB remote download, the
+   * first 64 MiB written through the cache took ≈ 8 % of the server's CPU samples.
+   */
+  expectedSize?: number;
   /** Reports how many bytes (from `start`) are in the file, as that grows: readers may follow the file. */
   onWritten?: (total: number) => void;
   /** Awaited before each write is accepted: a tee's readers may hold the writer back (see Spool). */
@@ -55,12 +62,16 @@ export class DurableFileWriter extends Writable {
   private syncing: Promise<void> | undefined;
   private direct: Promise<DirectAppender | null> | undefined;
   private readonly start: number;
+  /** File offset past which writes go direct. */
+  private readonly directAfter: number;
   private usedDirect = false;
   private readonly ended = beginTransfer();
 
   constructor(private readonly opts: DurableFileOptions) {
     super({ highWaterMark: 4 * 1024 * 1024 });
     this.start = opts.start ?? 0;
+    const after = opts.directAfter ?? DIRECT_AFTER;
+    this.directAfter = opts.expectedSize !== undefined && this.start + opts.expectedSize > after ? 0 : after;
   }
 
   get bytesWritten(): number {
@@ -114,7 +125,7 @@ export class DurableFileWriter extends Writable {
     }
     const total = buffers.reduce((n, b) => n + b.length, 0);
     if (!this.direct) {
-      if (!this.opts.path || this.start + this.accepted + total <= (this.opts.directAfter ?? DIRECT_AFTER)) return this.writeBuffered(buffers, total);
+      if (!this.opts.path || this.start + this.accepted + total <= this.directAfter) return this.writeBuffered(buffers, total);
       // Direct writes begin on a block boundary: the bytes up to it go the ordinary way.
       const toBoundary = (BLOCK - ((this.start + this.accepted) % BLOCK)) % BLOCK;
       if (toBoundary >= total) return this.writeBuffered(buffers, total);
