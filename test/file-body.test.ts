@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../src/http/server.js';
 import type { RunningServer } from '../src/http/types.js';
 import { createLogger } from '../src/log.js';
-import { FILE_CHUNK, FileBody, LONE_TRANSFERS } from '../src/storage/file-body.js';
+import { FILE_CHUNK, FileBody, LONE_TRANSFERS, SOLO_CHUNK, SOLO_TRANSFERS } from '../src/storage/file-body.js';
 import { beginTransfer } from '../src/storage/transfers.js';
 import { POOL_CHUNK } from '../src/util/chunk-pool.js';
 import { ENGINES } from './helpers/app.js';
@@ -52,23 +52,31 @@ describe('FileBody', () => {
   it('reads into buffers handed back instead of new ones; a body shorter than a chunk gets its own buffer', async () => {
     const recycled = await collect(new FileBody(await open(file), 0, Infinity), true);
     expect(recycled.bytes.equals(data)).toBe(true);
-    // 24 chunks (1 MiB reads: nothing else runs) through a handful of buffers (the stream reads ahead a chunk or
+    // 12 chunks (2 MiB reads: nothing else runs) through a handful of buffers (the stream reads ahead a chunk or
     // two before the first comes back).
-    expect(recycled.sizes.length).toBe(24);
+    expect(recycled.sizes.length).toBe(12);
     expect(recycled.memories.size).toBeLessThanOrEqual(6);
     const kept = await collect(new FileBody(await open(file), 0, Infinity), false);
-    expect(kept.memories.size).toBe(24);
+    expect(kept.memories.size).toBe(12);
     const small = new FileBody(await open(file), 5, 104);
     const [only] = (await small.toArray()) as Buffer[];
     expect(only!.buffer.byteLength).toBe(100);
     expect(only!.equals(data.subarray(5, 105))).toBe(true);
   });
 
-  it('reads 1 MiB at a time while at most LONE_TRANSFERS transfers run, FILE_CHUNK when more do', async () => {
+  it('reads 2 MiB at a time with at most SOLO_TRANSFERS transfers, 1 MiB with at most LONE_TRANSFERS, FILE_CHUNK past that', async () => {
     const alone = await collect(new FileBody(await open(file), 0, Infinity), true);
-    expect(alone.sizes.slice(0, -1).every((n) => n === POOL_CHUNK)).toBe(true);
+    expect(alone.bytes.equals(data)).toBe(true);
+    // 2 MiB reads while at least that much is left, then 1 MiB, then FILE_CHUNK, then the rest.
+    expect(alone.sizes.slice(0, 11)).toEqual(Array(11).fill(SOLO_CHUNK));
+    expect(alone.sizes.slice(11, -1).every((n) => n === POOL_CHUNK || n === FILE_CHUNK)).toBe(true);
     const others = Array.from({ length: LONE_TRANSFERS }, () => beginTransfer());
     try {
+      others.slice(SOLO_TRANSFERS).forEach((end) => end());
+      const some = await collect(new FileBody(await open(file), 0, Infinity), true);
+      expect(some.bytes.equals(data)).toBe(true);
+      expect(some.sizes.slice(0, 23)).toEqual(Array(23).fill(POOL_CHUNK));
+      for (let i = SOLO_TRANSFERS; i < LONE_TRANSFERS; i++) others[i] = beginTransfer();
       const crowded = await collect(new FileBody(await open(file), 0, Infinity), true);
       expect(crowded.bytes.equals(data)).toBe(true);
       expect(crowded.sizes.length).toBe(96);
@@ -96,12 +104,12 @@ describe('FileBody', () => {
     const body = new FileBody(spy, 0, Infinity);
     await new Promise((r) => body.once('readable', r));
     // Nothing consumed yet: the first chunk is buffered and the second already being read.
-    expect(at).toEqual([0, POOL_CHUNK]);
+    expect(at).toEqual([0, SOLO_CHUNK]);
     const parts: Buffer[] = [];
     for await (const c of body) parts.push(Buffer.from(c as Buffer));
     expect(Buffer.concat(parts).equals(data)).toBe(true);
     // One read per chunk, the last one finding the end of the file.
-    expect(at).toEqual([...Array.from({ length: 24 }, (_, i) => i * POOL_CHUNK), data.length]);
+    expect(at).toEqual([...Array.from({ length: 12 }, (_, i) => i * SOLO_CHUNK), data.length]);
   });
 });
 
