@@ -75,8 +75,6 @@ export class UploadSessions {
       const fresh = await this.get(s.id, s.repoId, s.state.image);
       if (fresh.size !== s.size) throw ociError('BLOB_UPLOAD_INVALID', 'the upload moved on meanwhile', undefined, 416);
       const hashing = await this.hashStream(fresh);
-      // A state held for bytes that did not become the session's is of no use to anyone.
-      let kept = false;
       try {
         // One chain: an error anywhere (client gone, size limit) destroys every stage.
         const source = pipeline(body, byteLimit(Math.max(0, maxBytes - fresh.size), 'blob upload'), hashing, () => {});
@@ -91,10 +89,11 @@ export class UploadSessions {
           throw ociError('BLOB_UPLOAD_INVALID', 'the upload moved on meanwhile', undefined, 416);
         }
         if (r.held) this.keepHeld(s.id, r.held);
-        kept = true;
         return { ...fresh, state, size: append.size, updatedAt: new Date() };
-      } finally {
-        if (!kept) hashing.result.then((r) => r.held?.release(), () => {});
+      } catch (err) {
+        // A state held for bytes that did not become the session's is of no use to anyone.
+        hashing.result.then((r) => r.held?.release(), () => {});
+        throw err;
       }
     } finally {
       clearInterval(keep);

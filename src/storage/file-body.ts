@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { POOL_CHUNK, returnChunk, takeChunk } from '../util/chunk-pool.js';
+import { IdleBuffers } from '../util/idle-buffers.js';
 import type { Recyclable } from '../util/recyclable.js';
 import { beginTransfer, transfersInProgress } from './transfers.js';
 
@@ -15,17 +16,15 @@ export const FILE_CHUNK = 256 * 1024;
 export const LONE_TRANSFERS = 16;
 /**
  * With this many transfers or fewer, a body reads SOLO_CHUNK at a time: a warm 1 GiB pull went from 2.83–3.07 to
- * 3.03–3.37 GiB/s on uWS and from 2.79–3.14 to 2.99–3.27 on node:http with 2 MiB reads (alternating runs with
- * distribution at 2.4–2.7), for 3 MiB more per transfer.
+ * 2.97–3.40 GiB/s on uWS and from 2.79–3.14 to 2.99–3.27 on node:http with 2 MiB reads (alternating runs with
+ * distribution at 2.3–2.7), for 3 MiB more per transfer.
  */
 export const SOLO_TRANSFERS = 4;
 export const SOLO_CHUNK = 2 * POOL_CHUNK;
 /** Idle SOLO_CHUNK buffers kept (a transfer holds up to three; 12 MiB at most). */
-const SOLO_POOL_MAX = 6;
-const soloPool: Buffer[] = [];
-/** Idle chunk buffers kept for reuse, process-wide (64 × 256 KiB = 16 MiB at most). */
-const POOL_MAX = 64;
-const pool: Buffer[] = [];
+const soloBuffers = new IdleBuffers(SOLO_CHUNK, 6);
+/** Idle FILE_CHUNK buffers kept for reuse, process-wide (64 × 256 KiB = 16 MiB at most). */
+const fileBuffers = new IdleBuffers(FILE_CHUNK, 64);
 
 type AheadRead = Promise<{ buf: Buffer; bytesRead: number; pooled: boolean; left: number }>;
 
@@ -100,9 +99,9 @@ export class FileBody extends Readable implements Recyclable {
     const running = transfersInProgress();
     let buf: Buffer;
     let pooled = true;
-    if (left >= SOLO_CHUNK && running <= SOLO_TRANSFERS) buf = soloPool.pop() ?? Buffer.allocUnsafeSlow(SOLO_CHUNK);
+    if (left >= SOLO_CHUNK && running <= SOLO_TRANSFERS) buf = soloBuffers.take();
     else if (left >= POOL_CHUNK && running <= LONE_TRANSFERS) buf = takeChunk();
-    else if (left >= FILE_CHUNK) buf = pool.pop() ?? Buffer.allocUnsafeSlow(FILE_CHUNK);
+    else if (left >= FILE_CHUNK) buf = fileBuffers.take();
     else {
       // A body smaller than a chunk gets a buffer of its own size: it is typically kept (small-blob cache), not recycled.
       buf = Buffer.allocUnsafeSlow(left);
@@ -115,10 +114,9 @@ export class FileBody extends Readable implements Recyclable {
 
   private giveBack(buf: Buffer, pooled: boolean): void {
     if (!pooled) return;
-    if (buf.length === SOLO_CHUNK) {
-      if (soloPool.length < SOLO_POOL_MAX) soloPool.push(buf);
-    } else if (buf.length === POOL_CHUNK) returnChunk(buf);
-    else if (pool.length < POOL_MAX) pool.push(buf);
+    if (buf.length === SOLO_CHUNK) soloBuffers.give(buf);
+    else if (buf.length === POOL_CHUNK) returnChunk(buf);
+    else fileBuffers.give(buf);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {

@@ -12,17 +12,19 @@
  * reference once it is done with a chunk gives it back (`recycleChunk`). Anything else is left to the collector.
  */
 
+import { IdleBuffers } from './idle-buffers.js';
+
 /** Size of a pooled chunk (the uWS engine's body buffers; the hash stream's batches). */
 export const POOL_CHUNK = 1024 * 1024;
 /** Idle chunks kept, process-wide (16 MiB at most): one upload in flight holds about ten. */
 const POOL_MAX = 16;
 
-const idle: Buffer[] = [];
+const idle = new IdleBuffers(POOL_CHUNK, POOL_MAX);
 const exclusive = new WeakSet<Buffer>();
 
 /** A POOL_CHUNK-sized Buffer that owns its whole ArrayBuffer (transferable), reused when one is idle. */
 export function takeChunk(): Buffer {
-  return idle.pop() ?? Buffer.allocUnsafeSlow(POOL_CHUNK);
+  return idle.take();
 }
 
 /** `b` (a view of an ArrayBuffer that just arrived from another thread) is referred to by no one else. */
@@ -39,7 +41,7 @@ export function isExclusive(b: Buffer): boolean {
 export function recycleChunk(b: Buffer): void {
   if (!exclusive.has(b)) return;
   exclusive.delete(b);
-  if (idle.length < POOL_MAX) idle.push(b.length === POOL_CHUNK ? b : Buffer.from(b.buffer, 0, POOL_CHUNK));
+  idle.give(b.length === POOL_CHUNK ? b : Buffer.from(b.buffer, 0, POOL_CHUNK));
 }
 
 /** Gives back a chunk the caller took with takeChunk and that nothing else refers to any more. */
@@ -50,5 +52,5 @@ export function returnChunk(b: Buffer): void {
 
 /** Idle chunks now (tests). */
 export function idleChunks(): number {
-  return idle.length;
+  return idle.count;
 }
