@@ -70,13 +70,15 @@ export function parseSize(raw: string): number {
 }
 
 /**
- * V8's concurrent marking off: a transfer through node:http makes a fresh buffer per socket read, and that memory,
- * new to V8 each time, started a full mark-compact every ≈ 25 MiB of a 1 GiB push, each one marking the whole heap
- * on four helper threads (≈ 1 s of CPU per GiB, on 2 cores). Marked incrementally on the main thread instead, the
- * same push ran 23 of them instead of 85 and went from 510–535 to 765–770 MiB/s; uWS pushes and remote pulls measured
- * the same either way.
+ * V8's concurrent and incremental marking off. A transfer through node:http makes a fresh buffer per socket read;
+ * that memory, new to V8 each time, kept a full mark-compact going: first on four helper threads (85 per 2 GiB
+ * pushed, ≈ 1 s of CPU per GiB; concurrent marking off: 23, push 510–535 → 765–770 MiB/s), then, marked in steps on
+ * the main thread, one every ≈ 300 ms, each ≈ 35 ms of marking that freed almost nothing (the heap stays at
+ * ≈ 20 MB). Without incremental marking the heap is collected whole, only once it has grown, and a push runs none:
+ * the main thread's CPU for a 1 GiB node:http push went from 1.23–1.44 to 1.04–1.26 s, remote pulls took 0.05–0.08 s
+ * less per 512 MiB, small requests and their p99 measured the same. A whole collection of this heap pauses 16–24 ms.
  */
-export const DEFAULT_V8_FLAGS = '--no-concurrent-marking';
+export const DEFAULT_V8_FLAGS = '--no-concurrent-marking --no-incremental-marking';
 
 function v8Flags(env: NodeJS.ProcessEnv): string[] {
   const raw = env.ARTIFACTAPI_V8_FLAGS ?? DEFAULT_V8_FLAGS;

@@ -68,6 +68,8 @@ describe('hashing pool streams', () => {
       [1_000_003, 65_536, ownedCopies],
       [3_000_001, 1_000_000, slices],
       [3_000_001, 300_000, ownedCopies],
+      // Chunks the worker hashes in 1 MiB pieces (see worker.mjs, stage), ending mid-piece.
+      [5_000_003, 2_500_001, ownedCopies],
       [64 * 1024 * 1024 + 5, 4 * 1024 * 1024, ownedCopies],
     ];
     for (const [size, chunk, how] of cases) {
@@ -206,7 +208,8 @@ describe('resumable SHA-256', () => {
 
     const other = createHasher({ threads: 1 });
     try {
-      const second = await run(other, ownedCopies(data.subarray(cut), 1 << 20), { algorithms: ['sha256'], resumeFrom: { state, size: cut } });
+      // Larger than the worker's 1 MiB staging piece: hash-wasm continues across the pieces too.
+      const second = await run(other, ownedCopies(data.subarray(cut), 1_500_000), { algorithms: ['sha256'], resumeFrom: { state, size: cut } });
       expect(second.result.size).toBe(data.length);
       expect(second.result.digests.sha256).toBe(ref('sha256', data));
       // And it can be saved again for a third part.
