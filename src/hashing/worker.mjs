@@ -82,19 +82,23 @@ const stage = Buffer.allocUnsafeSlow(STAGE);
  * @param {Engines} engines
  * @param {Uint8Array} chunk
  */
-function update({ crypto, wasm }, chunk) {
-  if (chunk.byteLength < STAGE_FROM) {
-    for (const h of crypto.values()) h.update(chunk);
-    wasm?.update(chunk);
-    return;
-  }
+function update(engines, chunk) {
+  if (chunk.byteLength < STAGE_FROM) return feed(engines, chunk);
   for (let at = 0; at < chunk.byteLength; at += STAGE) {
     const n = Math.min(STAGE, chunk.byteLength - at);
     stage.set(chunk.subarray(at, at + n));
-    const piece = stage.subarray(0, n);
-    for (const h of crypto.values()) h.update(piece);
-    wasm?.update(piece);
+    feed(engines, stage.subarray(0, n));
   }
+}
+
+/**
+ * Every hash of the stream takes the same bytes.
+ * @param {Engines} engines
+ * @param {Uint8Array} bytes
+ */
+function feed({ crypto, wasm }, bytes) {
+  for (const h of crypto.values()) h.update(bytes);
+  wasm?.update(bytes);
 }
 
 /**

@@ -35,9 +35,6 @@ export function uwsAcceptsContentLength(contentLength: number | undefined): bool
   return contentLength === undefined || contentLength < UWS_CONTENT_LENGTH_LIMIT;
 }
 
-/** Request bodies are re-packed into buffers of this size (see UwsBody), taken from the upload chunk pool. */
-const BODY_CHUNK = POOL_CHUNK;
-
 const require = createRequire(import.meta.url);
 
 /**
@@ -89,7 +86,7 @@ class UwsBody {
     private readonly live: () => boolean,
     /** Whether the head announced a body (Content-Length > 0, or Transfer-Encoding). */
     expectBody: boolean,
-    /** The announced Content-Length, if any: a small body gets a buffer of its size, not a whole BODY_CHUNK. */
+    /** The announced Content-Length, if any: a small body gets a buffer of its size, not a pool chunk (see BodyRepacker). */
     expectedLength?: number,
   ) {
     this.packer = new BodyRepacker(expectedLength);
@@ -103,7 +100,8 @@ class UwsBody {
   get readable(): Readable {
     if (this.stream) return this.stream;
     const s = new Readable({
-      highWaterMark: BODY_CHUNK,
+      // One re-packed pool chunk (see BodyRepacker).
+      highWaterMark: POOL_CHUNK,
       read: () => {
         if (this.paused && this.live()) {
           this.paused = false;
