@@ -23,7 +23,7 @@ const REPS = quick ? 1 : 3;
 const PULL16 = quick ? 8 : 64; // MiB each, 16 distinct blobs
 const REMOTE = quick ? 64 : 512;
 const GENERIC = quick ? 256 : 2048;
-const SMALL_TTFB = 3; // samples per proxy and repetition
+const SMALL_TTFB = quick ? 1 : 3; // samples per proxy and repetition
 const LOAD_SECONDS = quick ? 2 : 4;
 const log = (...a) => console.error('[bench]', ...a);
 
@@ -80,6 +80,12 @@ const quiet = servers.map((s) => s.pid);
  * The servers in the order repetition `rep` visits them: rotated every repetition, so that none always runs
  * right after another's writes (the page cache and the disk's writeback carry over from one to the next).
  */
+/** Waits for every server to be idle (see settle), saying so when that took long: it is time the run spends. */
+async function quietly() {
+  const ms = await settle(quiet);
+  if (ms > 3000) log(`waited ${(ms / 1000).toFixed(1)} s for the servers to be idle`);
+}
+
 const turn = (list, rep) => list.map((_, i) => list[(i + rep) % list.length]);
 
 async function push(s, flow, image, b) {
@@ -140,7 +146,7 @@ try {
     const blobs = flows.map((_, i) => blob(SIZE, 100 + rep * flows.length + i));
     const big = blobs[0]; // pulled below through the image its monolithic push named
     for (const s of turn(servers, rep)) {
-      await settle(quiet);
+      await quietly();
       for (const [i, flow] of flows.entries()) {
         const w = await watched(s.pid, () => push(s, flow, `img${rep}-${flow.length}`, blobs[i]));
         add(`push ${SIZE} MiB, ${flow}`, 'MiB/s', 'higher', s.name, w.value.mibs, pushCeiling);
@@ -152,7 +158,7 @@ try {
       const now = await req(s.port, 'GET', `${s.prefix}/img${rep}-14/blobs/${big.digest}`);
       if (now.bytes !== SIZE * MiB) throw new Error(`${s.name} pull: ${now.status} ${now.bytes}`);
       add(`pull ${SIZE} MiB right after the pushes`, 'MiB/s', 'higher', s.name, SIZE / (now.ms / 1000), pullCeiling);
-      await settle(quiet);
+      await quietly();
       const w = await watched(s.pid, () => req(s.port, 'GET', `${s.prefix}/img${rep}-20/blobs/${blobs[1].digest}`));
       if (w.value.bytes !== SIZE * MiB) throw new Error(`${s.name} pull: ${w.value.status} ${w.value.bytes}`);
       add(`pull ${SIZE} MiB warm`, 'MiB/s', 'higher', s.name, SIZE / (w.value.ms / 1000), pullCeiling);
@@ -166,7 +172,7 @@ try {
   for (const s of servers) for (const b of sixteen) await push(s, 'monolithic PUT', 'many', b);
   for (let rep = 0; rep < REPS; rep++) {
     for (const s of turn(servers, rep)) {
-      await settle(quiet);
+      await quietly();
       const w = await watched(s.pid, async () => {
         const t0 = performance.now();
         const rs = await Promise.all(sixteen.map((b) => req(s.port, 'GET', `${s.prefix}/many/blobs/${b.digest}`)));
@@ -186,7 +192,7 @@ try {
   }
   for (let rep = 0; rep < REPS; rep++) {
     for (const s of turn(servers, rep)) {
-      await settle(quiet);
+      await quietly();
       for (const [fig, path, method] of [
         ['HEAD blob', `${s.prefix}/many/blobs/${sixteen[0].digest}`, 'HEAD'],
         ['HEAD manifest by tag', `${s.prefix}/many/manifests/latest`, 'HEAD'],
@@ -236,7 +242,7 @@ try {
   for (let rep = 0, next = 0; rep < REPS; rep++) {
     for (let k = 0; k < SMALL_TTFB; k++) {
       for (const p of turn(proxies, rep + k)) {
-        await settle(quiet);
+        await quietly();
         const b = smalls[next++];
         const r = await req(p.port, 'GET', `${p.prefix}/blobs/${b.digest}`);
         if (r.bytes !== b.mib * MiB) throw new Error(`${p.name} small cold pull: ${r.status} ${r.bytes}`);
@@ -246,7 +252,7 @@ try {
   }
   for (let rep = 0; rep < REPS; rep++) {
     for (const p of turn(proxies, rep)) {
-      await settle(quiet);
+      await quietly();
       const name = nameOf(p);
       const w = await watched(p.pid, () => req(p.port, 'GET', `${p.prefix}/blobs/${cold[rep].digest}`));
       if (w.value.bytes !== REMOTE * MiB) throw new Error(`${p.name} cold pull: ${w.value.status} ${w.value.bytes}`);
@@ -255,7 +261,7 @@ try {
       addProc(`remote: cold pull of ${REMOTE} MiB`, name, w);
       // artifactapi's cold-pull clients finish before the commit's fsync (see README, remote downloads): the warm
       // pull is measured once that is done, like every figure here after the one before it.
-      await settle(quiet);
+      await quietly();
       const warm = await req(p.port, 'GET', `${p.prefix}/blobs/${cold[rep].digest}`);
       add(`remote: warm pull of ${REMOTE} MiB`, 'MiB/s', 'higher', name, REMOTE / (warm.ms / 1000), pullCeiling);
       const before = upstream.countBlobGets(crowd[rep].digest);
@@ -271,7 +277,7 @@ try {
   for (let rep = 0; rep < REPS; rep++) {
     for (const s of servers.filter((x) => x.kind === 'artifactapi')) {
       if (rep === 0) await s.createRepo({ name: 'g', package_type: 'generic', repo_type: 'local' });
-      await settle(quiet);
+      await quietly();
       const up = await watched(s.pid, () => req(s.port, 'PUT', `/g/big-${rep}.bin`, { headers: { 'transfer-encoding': 'chunked' }, block, blocks: GENERIC, token: TOKEN }));
       if (up.value.status !== 201) throw new Error(`${s.name} generic upload: ${up.value.status}`);
       add(`generic: ${GENERIC} MiB upload`, 'MiB/s', 'higher', s.name, GENERIC / (up.value.ms / 1000), pushCeiling);

@@ -66,6 +66,10 @@ export async function settle(pids, maxMs = 30_000) {
     const before = pids.map(cpuSeconds);
     await new Promise((r) => setTimeout(r, 250));
     const busy = pids.some((p, i) => cpuSeconds(p) - before[i] > 0.02);
-    if ((!busy && dirtyMiB() < 64) || performance.now() - t0 > maxMs) return performance.now() - t0;
+    const dirty = dirtyMiB();
+    if ((!busy && dirty < 64) || performance.now() - t0 > maxMs) return performance.now() - t0;
+    // Written since the sync above (a proxy storing in the background, a file nobody flushed): the kernel would keep
+    // it dirty for up to 30 s (dirty_expire_centisecs) before writing it back, and this would wait all that time.
+    if (dirty >= 64) spawnSync('sync');
   }
 }
