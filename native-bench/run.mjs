@@ -76,16 +76,16 @@ else log('PostgreSQL/Redis not reachable: server-mode column skipped');
 const others = [];
 /** Every server process: the harness waits for all of them to be idle before each measurement (see settle). */
 const quiet = servers.map((s) => s.pid);
-/**
- * The servers in the order repetition `rep` visits them: rotated every repetition, so that none always runs
- * right after another's writes (the page cache and the disk's writeback carry over from one to the next).
- */
 /** Waits for every server to be idle (see settle), saying so when that took long: it is time the run spends. */
 async function quietly() {
   const ms = await settle(quiet);
   if (ms > 3000) log(`waited ${(ms / 1000).toFixed(1)} s for the servers to be idle`);
 }
 
+/**
+ * The servers in the order repetition `rep` visits them: rotated every repetition, so that none always runs
+ * right after another's writes (the page cache and the disk's writeback carry over from one to the next).
+ */
 const turn = (list, rep) => list.map((_, i) => list[(i + rep) % list.length]);
 
 async function push(s, flow, image, b) {
