@@ -66,12 +66,13 @@ function snapshot({ crypto }, size) {
 }
 
 /**
- * A chunk arrives from another core (a socket read or a copy on the event loop put its bytes there), and SHA-256
- * reading it from memory or that core's cache ran at ≈ 1.0 GiB/s here against 1.5–1.7 from this core's own L2
- * (4 MiB). Copied into one buffer that stays in this core's cache first, it hashes at ≈ 1.34 GiB/s copy included
- * (native-bench/hash-bench.mjs), and every algorithm of the stream reads it from there: in a 512 MiB remote cold
- * pull the hashing worker went from 0.49–0.54 to 0.43–0.47 s. Chunks still in this core's cache (a benchmark that
- * recycles them) pay the copy for nothing, ≈ 10 %.
+ * A chunk arrives from another core (a socket read or a copy on the event loop put its bytes there). On the Intel
+ * Xeon host this was measured on, SHA-256 reading it from memory or that core's cache ran at ≈ 1.0 GiB/s against
+ * 1.5–1.7 from this core's own L2 (4 MiB). Copied into one buffer that stays in this core's cache first, it hashes
+ * at ≈ 1.34 GiB/s copy included (native-bench/hash-bench.mjs), and every algorithm of the stream reads it from
+ * there: in a 512 MiB remote cold pull the hashing worker went from 0.49–0.54 to 0.43–0.47 s. Where bytes hash as
+ * fast wherever they are (an AMD EPYC host: 1 523 against 1 541 MiB/s), or are still in this core's cache (a
+ * benchmark that recycles them), the copy costs ≈ 10 % for nothing; cold pulls there measured the same either way.
  */
 const STAGE = 1024 * 1024;
 /** Chunks below this are hashed where they are: a small one is cheap to read either way. */
