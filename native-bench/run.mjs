@@ -27,7 +27,7 @@ const SMALL_TTFB = quick ? 1 : 3; // samples per proxy and repetition
 const LOAD_SECONDS = quick ? 2 : 4;
 const log = (...a) => console.error('[bench]', ...a);
 
-/** figure → { unit, better: 'higher'|'lower', values: server → number[], ceiling?: number, ceilingName?: string } */
+/** figure → { unit, better: 'higher'|'lower'|'none' (no ratio), values: server → number[], ceiling?: number, ceilingName?: string } */
 const rows = new Map();
 function add(figure, unit, better, server, v, ceiling) {
   if (!rows.has(figure)) rows.set(figure, { unit, better, values: new Map(), ...ceiling });
@@ -37,6 +37,8 @@ function add(figure, unit, better, server, v, ceiling) {
 function addProc(figure, server, w) {
   add(`${figure}: peak RSS`, 'MiB', 'lower', server, w.peakRss);
   add(`${figure}: CPU`, 's', 'lower', server, w.cpu);
+  // Neither better nor worse: says whether the figure above it is bound by the machine's CPU or by waits.
+  add(`${figure}: machine busy (all cores, every process)`, '%', 'none', server, w.machineBusy);
 }
 
 // ---- the machine ----
@@ -297,12 +299,14 @@ try {
 const names = [...new Set(['distribution', ...servers.map((s) => s.name)])];
 const aaNames = names.filter((n) => n !== 'distribution');
 const fmt = (v) => (v === undefined || Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
-// The worst repetition in brackets: the lowest throughput, the highest latency or memory.
-const cell = (vs, better) => (vs?.length ? `${fmt(median(vs))}${vs.length > 1 ? ` (${fmt(better === 'lower' ? Math.max(...vs) : Math.min(...vs))})` : ''}` : '-');
+// The worst repetition in brackets: the lowest throughput, the highest latency or memory; for a figure that is
+// neither better nor worse, the range.
+const worst = (vs, better) => (better === 'none' ? `${fmt(Math.min(...vs))}–${fmt(Math.max(...vs))}` : fmt(better === 'lower' ? Math.max(...vs) : Math.min(...vs)));
+const cell = (vs, better) => (vs?.length ? `${fmt(median(vs))}${vs.length > 1 ? ` (${worst(vs, better)})` : ''}` : '-');
 const lines = [
   `# artifactapi vs CNCF distribution, and this machine's limits`,
   '',
-  `${new Date().toISOString()} · ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB · ${quick ? 'quick mode' : 'full run'}: ${REPS} repetition(s), servers alternating; cells are median (worst). "× dist" is how many times better than distribution (>1 is better, for throughput and for latency/memory alike).`,
+  `${new Date().toISOString()} · ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB · ${quick ? 'quick mode' : 'full run'}: ${REPS} repetition(s), servers alternating; cells are median (worst; the range for a figure that is neither better nor worse). "× dist" is how many times better than distribution (>1 is better, for throughput and for latency/memory alike).`,
   '',
   '## Machine ceilings',
   '',
@@ -327,10 +331,10 @@ for (const [figure, r] of rows) {
   const d = med('distribution');
   const times = aaNames.map((n) => {
     const v = med(n);
-    if (d === undefined || v === undefined || v === 0 || d === 0) return '-';
+    if (r.better === 'none' || d === undefined || v === undefined || v === 0 || d === 0) return '-';
     return (r.better === 'higher' ? v / d : d / v).toFixed(2);
   });
-  const best = aaNames.map(med).filter((v) => v !== undefined).reduce((a, b) => (r.better === 'higher' ? Math.max(a, b) : Math.min(a, b)), r.better === 'higher' ? -Infinity : Infinity);
+  const best = r.better === 'none' ? NaN : aaNames.map(med).filter((v) => v !== undefined).reduce((a, b) => (r.better === 'higher' ? Math.max(a, b) : Math.min(a, b)), r.better === 'higher' ? -Infinity : Infinity);
   const pct = r.ceiling && Number.isFinite(best) ? `${((100 * best) / r.ceiling).toFixed(0)} % of ${r.ceilingName}` : '';
   lines.push(`| ${figure} | ${r.unit} | ${names.map((n) => cell(r.values.get(n), r.better)).join(' | ')} | ${times.join(' | ')} | ${r.ceiling ? fmt(r.ceiling) : ''} | ${pct} |`);
   json.rows.push({ figure, unit: r.unit, better: r.better, values: Object.fromEntries(r.values), ceiling: r.ceiling, ceilingName: r.ceilingName });

@@ -21,16 +21,30 @@ export function cpuSeconds(pid) {
   }
 }
 
-/** Run `fn` while sampling the peak RSS of `pid`; returns fn's result with peak RSS, RSS growth and CPU seconds. */
+/** Ticks of all CPUs together (/proc/stat): busy (anything but idle and I/O wait) and in all. */
+function machineTicks() {
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, all: busy + idle + iowait };
+}
+
+/**
+ * Run `fn` while sampling the peak RSS of `pid`; returns fn's result with peak RSS, RSS growth, CPU seconds, and how
+ * busy the whole machine was meanwhile (% of all cores, every process): a figure taken at 100 % is bound by the CPU
+ * it shares with the client and any upstream; one well under it by waits (disk, wake-ups between stages).
+ */
 export async function watched(pid, fn) {
   const base = rssMiB(pid);
   let peak = base;
   const cpu0 = cpuSeconds(pid);
+  const m0 = machineTicks();
   const timer = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 25);
   try {
     const value = await fn();
     peak = Math.max(peak, rssMiB(pid));
-    return { value, peakRss: peak, rssGrowth: peak - base, cpu: cpuSeconds(pid) - cpu0 };
+    const m1 = machineTicks();
+    const machineBusy = m1.all > m0.all ? (100 * (m1.busy - m0.busy)) / (m1.all - m0.all) : NaN;
+    return { value, peakRss: peak, rssGrowth: peak - base, cpu: cpuSeconds(pid) - cpu0, machineBusy };
   } finally {
     clearInterval(timer);
   }
