@@ -301,8 +301,8 @@ const aaNames = names.filter((n) => n !== 'distribution');
 const fmt = (v) => (v === undefined || Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
 // The worst repetition in brackets: the lowest throughput, the highest latency or memory; for a figure that is
 // neither better nor worse, the range.
-const worst = (vs, better) => (better === 'none' ? `${fmt(Math.min(...vs))}–${fmt(Math.max(...vs))}` : fmt(better === 'lower' ? Math.max(...vs) : Math.min(...vs)));
-const cell = (vs, better) => (vs?.length ? `${fmt(median(vs))}${vs.length > 1 ? ` (${worst(vs, better)})` : ''}` : '-');
+const inBrackets = (vs, better) => (better === 'none' ? `${fmt(Math.min(...vs))}–${fmt(Math.max(...vs))}` : fmt(better === 'lower' ? Math.max(...vs) : Math.min(...vs)));
+const cell = (vs, better) => (vs?.length ? `${fmt(median(vs))}${vs.length > 1 ? ` (${inBrackets(vs, better)})` : ''}` : '-');
 const lines = [
   `# artifactapi vs CNCF distribution, and this machine's limits`,
   '',
