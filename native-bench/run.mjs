@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { diskCeiling, loopbackCeiling, memoryReclaim, pageCacheCeilings, sha256Ceilings, smallRequestCeilings } from './lib/ceilings.mjs';
 import { blob, MiB, req } from './lib/http.mjs';
 import { loadInProcess } from './lib/load.mjs';
-import { median, settle, watched } from './lib/proc.mjs';
+import { median, rssMiB, settle, watched } from './lib/proc.mjs';
 import { startArtifactapi, startDistribution, TOKEN } from './lib/servers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -78,6 +78,9 @@ else log('PostgreSQL/Redis not reachable: server-mode column skipped');
 const others = [];
 /** Every server process: the harness waits for all of them to be idle before each measurement (see settle). */
 const quiet = servers.map((s) => s.pid);
+await settle(quiet);
+/** Each server's RSS once started and idle (an artifactapi has created its database and its one repository). */
+const startRss = new Map(servers.map((s) => [s.name, rssMiB(s.pid)]));
 /** Waits for every server to be idle (see settle), saying so when that took long: it is time the run spends. */
 async function quietly() {
   const ms = await settle(quiet);
@@ -290,7 +293,8 @@ try {
     }
   }
   log('generic done');
-  for (const s of servers) add('RSS at the end of the run', 'MiB', 'lower', s.name, (await import('./lib/proc.mjs')).rssMiB(s.pid));
+  for (const s of servers) add('RSS once started, idle', 'MiB', 'lower', s.name, startRss.get(s.name));
+  for (const s of servers) add('RSS at the end of the run', 'MiB', 'lower', s.name, rssMiB(s.pid));
 } finally {
   for (const s of [...servers, ...others]) await s.stop().catch(() => {});
 }
