@@ -29,7 +29,7 @@ export interface AppConfig {
   hashThreads: number;
   /** V8 options set at start-up (see DEFAULT_V8_FLAGS). */
   v8Flags: string[];
-  /** fs driver: write uploads past 64 MiB around the page cache (O_DIRECT), then read them back in the background. */
+  /** fs driver: write uploads and remote spools past 16 MiB around the page cache (O_DIRECT), then read them back in the background. */
   directWrites: boolean;
   /** Docker upload sessions idle for longer than this are reaped. */
   uploadSessionMaxAgeMs: number;

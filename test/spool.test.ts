@@ -106,6 +106,7 @@ describe('Spool', () => {
     const probe = await openDirect(join(dir, `c-${name.length}`));
     await probe?.close();
     expect((w as DurableFileWriter).wentDirect).toBe(directAfter !== undefined && probe !== null);
+    expect(spool.wentDirect).toBe((w as DurableFileWriter).wentDirect);
     await spool.dispose();
   });
 

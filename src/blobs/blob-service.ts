@@ -101,15 +101,15 @@ export class BlobService {
     }
   }
 
-  /** Adopt a complete local file (a remote download's spool) whose digest is already verified. */
-  async adoptFile(path: string, sha256: string, size: number): Promise<BlobRow> {
+  /** Adopt a complete local file (a remote download's spool) whose digest is already verified; see putFile for `wentDirect`. */
+  async adoptFile(path: string, sha256: string, size: number, wentDirect = false): Promise<BlobRow> {
     return this.locks.with(sha256, async () => {
       // On the filesystem a duplicate costs a stat and an unlink (the store keeps the copy it has): no query first.
       if (this.store.driver !== 'fs') {
         const existing = await this.reuse(sha256);
         if (existing) return existing;
       }
-      return this.commitStaged(this.db, sha256, size, () => this.store.putFile(path, sha256, size));
+      return this.commitStaged(this.db, sha256, size, () => this.store.putFile(path, sha256, size, wentDirect));
     });
   }
 

@@ -363,7 +363,7 @@ export class RemoteEngine {
           });
       }
       const commit = async (): Promise<ArtifactRow> => {
-        const blob = await this.d.blobs.adoptFile(spool.path, digests.sha256!, size);
+        const blob = await this.d.blobs.adoptFile(spool.path, digests.sha256!, size, spool.wentDirect);
         const now = new Date();
         const row = await upsertArtifact(this.d.db, {
           repoId: repo.id,

@@ -75,6 +75,7 @@ export class Spool extends EventEmitter {
   /** Pool chunks the readers read the file into, lent to their consumers until handed back. */
   private readonly fileLent = new Map<ArrayBufferLike, Buffer>();
   private closed = false;
+  private sink: DurableFileWriter | undefined;
 
   constructor(
     readonly path: string,
@@ -97,7 +98,7 @@ export class Spool extends EventEmitter {
 
   /** The sink the fetch pipes into: appends flushed to disk as they go, progress announced per chunk. */
   writer(): Writable {
-    return new DurableFileWriter({
+    this.sink = new DurableFileWriter({
       fh: () => this.handle(),
       gate: () => this.pace(),
       // No flushing during the transfer: a large blob's readers have their last byte before the commit's fsync (see
@@ -121,6 +122,12 @@ export class Spool extends EventEmitter {
         this.emit('progress');
       },
     });
+    return this.sink;
+  }
+
+  /** Whether some of the file was written around the page cache (its blob is read back into the cache once placed). */
+  get wentDirect(): boolean {
+    return this.sink?.wentDirect ?? false;
   }
 
   /**

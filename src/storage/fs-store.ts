@@ -185,9 +185,8 @@ export class FsBlobStore implements BlobStore {
     if (state.size <= BACKGROUND_REMOVAL) await removal;
   }
 
-  async putFile(path: string, sha256: string, size: number): Promise<CommittedObject> {
-    // A spool file as large as that was written around the page cache too.
-    return this.place(path, sha256, this.wroteDirect(size));
+  async putFile(path: string, sha256: string, _size: number, wentDirect = false): Promise<CommittedObject> {
+    return this.place(path, sha256, wentDirect);
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {

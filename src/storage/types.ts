@@ -81,8 +81,9 @@ export interface BlobStore {
   /**
    * Adopt a complete local file whose SHA-256 is already verified (a remote download's spool): fs renames
    * it into place (same filesystem), s3 uploads it. The file is gone or left for the caller to delete.
+   * `wentDirect`: some of the file was written around the page cache (fs reads it back in once placed).
    */
-  putFile(path: string, sha256: string, size: number): Promise<CommittedObject>;
+  putFile(path: string, sha256: string, size: number, wentDirect?: boolean): Promise<CommittedObject>;
   /** Stream an object (or a byte range of it). Rejects with code 'ENOENT' when missing. */
   read(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
   stat(key: string): Promise<ObjectStat | null>;
