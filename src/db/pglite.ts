@@ -145,7 +145,7 @@ const hasDatabase = (dir: string) => access(join(dir, 'PG_VERSION')).then(() => 
  * Creates the database in another process (see pglite-initdb.mjs) and in a directory of its own, renamed into place
  * once complete: a start that dies during initdb leaves no half-created database at `dir`. A `dir` without
  * PG_VERSION holds no database (an empty directory, or what such a start left before this existed) and is replaced.
- * Costs ≈ 0.4 s more than creating it here (the process loads PGlite too, and the server then opens the directory).
+ * Costs ≈ 0.3 s more than creating it here (the process loads PGlite too, and the server then opens the directory).
  */
 async function createApart(dir: string): Promise<void> {
   const staging = `${dir}.initdb`;
