@@ -5,23 +5,22 @@ import { IdleBuffers } from '../util/idle-buffers.js';
 import type { Recyclable } from '../util/recyclable.js';
 import { beginTransfer, transfersInProgress } from './transfers.js';
 
-/** Read size of a file body while more than LONE_TRANSFERS transfers run: a quarter of the memory per transfer. */
+/** Read size of a file body while more than SOLO_TRANSFERS transfers run: an eighth of the memory per transfer. */
 export const FILE_CHUNK = 256 * 1024;
 /**
- * With this many transfers or fewer running, a body reads 1 MiB at a time (pool chunks, see util/chunk-pool): fewer
- * reads and socket writes per GiB. 16 concurrent pulls of 64 MiB blobs ran at 2.4–3.3 GiB/s with 1 MiB reads
- * against 1.9–2.3 with FILE_CHUNK reads (alternating, with a read ahead), their RSS growing by 22 MiB at most. Past
- * it, memory per transfer matters more (a transfer holds up to three chunks: sending, buffered, read ahead).
+ * With this many transfers or fewer running, a body reads SOLO_CHUNK at a time (its last 1–2 MiB into a pool
+ * chunk, see util/chunk-pool): fewer reads and socket writes per GiB. Past it, memory per transfer matters more (a
+ * transfer holds up to three chunks: sending, buffered, read ahead): up to 96 MiB for 16 transfers.
+ * - A warm 1 GiB pull went from 2.83–3.07 to 2.97–3.40 GiB/s on uWS and from 2.79–3.14 to 2.99–3.27 on node:http
+ *   with 2 MiB reads instead of 1 MiB (alternating runs with distribution at 2.3–2.7).
+ * - 16 concurrent pulls of 64 MiB blobs ran at 2.4–3.3 GiB/s with 1 MiB reads against 1.9–2.3 with FILE_CHUNK
+ *   reads; with 2 MiB reads (this limit was 4 transfers, 16 the limit for 1 MiB ones) uWS went from medians of
+ *   2 036–2 480 to 2 692–3 064 MiB/s (three series of 6 alternating pulls; node:http +8 %, one series of 4), the
+ *   server's main thread busy 290–330 ms instead of 310–400, peak RSS 318–356 MiB instead of 271–315.
  */
-export const LONE_TRANSFERS = 16;
-/**
- * With this many transfers or fewer, a body reads SOLO_CHUNK at a time: a warm 1 GiB pull went from 2.83–3.07 to
- * 2.97–3.40 GiB/s on uWS and from 2.79–3.14 to 2.99–3.27 on node:http with 2 MiB reads (alternating runs with
- * distribution at 2.3–2.7), for 3 MiB more per transfer.
- */
-export const SOLO_TRANSFERS = 4;
+export const SOLO_TRANSFERS = 16;
 export const SOLO_CHUNK = 2 * POOL_CHUNK;
-/** Idle SOLO_CHUNK buffers kept (a transfer holds up to three; 12 MiB at most). */
+/** Idle SOLO_CHUNK buffers kept (12 MiB at most). */
 const soloBuffers = new IdleBuffers(SOLO_CHUNK, 6);
 /** Idle FILE_CHUNK buffers kept for reuse, process-wide (64 × 256 KiB = 16 MiB at most). */
 const fileBuffers = new IdleBuffers(FILE_CHUNK, 64);
@@ -100,7 +99,7 @@ export class FileBody extends Readable implements Recyclable {
     let buf: Buffer;
     let pooled = true;
     if (left >= SOLO_CHUNK && running <= SOLO_TRANSFERS) buf = soloBuffers.take();
-    else if (left >= POOL_CHUNK && running <= LONE_TRANSFERS) buf = takeChunk();
+    else if (left >= POOL_CHUNK && running <= SOLO_TRANSFERS) buf = takeChunk();
     else if (left >= FILE_CHUNK) buf = fileBuffers.take();
     else {
       // A body smaller than a chunk gets a buffer of its own size: it is typically kept (small-blob cache), not recycled.
