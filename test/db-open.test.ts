@@ -10,6 +10,7 @@ const crash = vi.hoisted(() => ({ next: 0, opened: [] as string[] }));
 vi.mock('../src/db/pglite.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../src/db/pglite.js')>();
   return {
+    ...real,
     openPglite: async (dir: string) => {
       crash.opened.push(dir);
       if (crash.next > 0) {

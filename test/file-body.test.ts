@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../src/http/server.js';
 import type { RunningServer } from '../src/http/types.js';
 import { createLogger } from '../src/log.js';
-import { FILE_CHUNK, FileBody, SOLO_CHUNK, SOLO_TRANSFERS } from '../src/storage/file-body.js';
+import { FILE_CHUNK, FileBody, LARGE_CHUNK, FEW_TRANSFERS } from '../src/storage/file-body.js';
 import { beginTransfer } from '../src/storage/transfers.js';
 import { POOL_CHUNK } from '../src/util/chunk-pool.js';
 import { ENGINES } from './helpers/app.js';
@@ -64,19 +64,19 @@ describe('FileBody', () => {
     expect(only!.equals(data.subarray(5, 105))).toBe(true);
   });
 
-  it('reads 2 MiB at a time with at most SOLO_TRANSFERS transfers, FILE_CHUNK past that', async () => {
+  it('reads 2 MiB at a time with at most FEW_TRANSFERS transfers, FILE_CHUNK past that', async () => {
     const alone = await collect(new FileBody(await open(file), 0, Infinity), true);
     expect(alone.bytes.equals(data)).toBe(true);
     // 2 MiB reads while at least that much is left, then 1 MiB, then FILE_CHUNK, then the rest.
-    expect(alone.sizes.slice(0, 11)).toEqual(Array(11).fill(SOLO_CHUNK));
+    expect(alone.sizes.slice(0, 11)).toEqual(Array(11).fill(LARGE_CHUNK));
     expect(alone.sizes.slice(11, -1).every((n) => n === POOL_CHUNK || n === FILE_CHUNK)).toBe(true);
-    // The body is a transfer too: with SOLO_TRANSFERS - 1 others it still reads 2 MiB, with SOLO_TRANSFERS others not.
-    const others = Array.from({ length: SOLO_TRANSFERS }, () => beginTransfer());
+    // The body is a transfer too: with FEW_TRANSFERS - 1 others it still reads 2 MiB, with FEW_TRANSFERS others not.
+    const others = Array.from({ length: FEW_TRANSFERS }, () => beginTransfer());
     try {
       others.pop()!();
       const some = await collect(new FileBody(await open(file), 0, Infinity), true);
       expect(some.bytes.equals(data)).toBe(true);
-      expect(some.sizes.slice(0, 11)).toEqual(Array(11).fill(SOLO_CHUNK));
+      expect(some.sizes.slice(0, 11)).toEqual(Array(11).fill(LARGE_CHUNK));
       others.push(beginTransfer());
       const crowded = await collect(new FileBody(await open(file), 0, Infinity), true);
       expect(crowded.bytes.equals(data)).toBe(true);
@@ -105,12 +105,12 @@ describe('FileBody', () => {
     const body = new FileBody(spy, 0, Infinity);
     await new Promise((r) => body.once('readable', r));
     // Nothing consumed yet: the first chunk is buffered and the second already being read.
-    expect(at).toEqual([0, SOLO_CHUNK]);
+    expect(at).toEqual([0, LARGE_CHUNK]);
     const parts: Buffer[] = [];
     for await (const c of body) parts.push(Buffer.from(c as Buffer));
     expect(Buffer.concat(parts).equals(data)).toBe(true);
     // One read per chunk, the last one finding the end of the file.
-    expect(at).toEqual([...Array.from({ length: 12 }, (_, i) => i * SOLO_CHUNK), data.length]);
+    expect(at).toEqual([...Array.from({ length: 12 }, (_, i) => i * LARGE_CHUNK), data.length]);
   });
 });
 

@@ -139,7 +139,8 @@ export async function openPglite(dataDir: string): Promise<Database> {
 
 const INITDB = fileURLToPath(new URL('./pglite-initdb.mjs', import.meta.url));
 
-const hasDatabase = (dir: string) => access(join(dir, 'PG_VERSION')).then(() => true, () => false);
+/** Whether `dir` holds an embedded database (PostgreSQL writes PG_VERSION into a data directory it created). */
+export const hasDatabase = (dir: string) => access(join(dir, 'PG_VERSION')).then(() => true, () => false);
 
 /**
  * Creates the database in another process (see pglite-initdb.mjs) and in a directory of its own, renamed into place

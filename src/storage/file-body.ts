@@ -5,10 +5,10 @@ import { IdleBuffers } from '../util/idle-buffers.js';
 import type { Recyclable } from '../util/recyclable.js';
 import { beginTransfer, transfersInProgress } from './transfers.js';
 
-/** Read size of a file body while more than SOLO_TRANSFERS transfers run: an eighth of the memory per transfer. */
+/** Read size of a file body while more than FEW_TRANSFERS transfers run: an eighth of the memory per transfer. */
 export const FILE_CHUNK = 256 * 1024;
 /**
- * With this many transfers or fewer running, a body reads SOLO_CHUNK at a time (its last 1–2 MiB into a pool
+ * With this many transfers or fewer running, a body reads LARGE_CHUNK at a time (its last 1–2 MiB into a pool
  * chunk, see util/chunk-pool): fewer reads and socket writes per GiB. Past it, memory per transfer matters more (a
  * transfer holds up to three chunks: sending, buffered, read ahead): up to 96 MiB for 16 transfers.
  * - A warm 1 GiB pull went from 2.83–3.07 to 2.97–3.40 GiB/s on uWS and from 2.79–3.14 to 2.99–3.27 on node:http
@@ -18,10 +18,10 @@ export const FILE_CHUNK = 256 * 1024;
  *   2 036–2 480 to 2 692–3 064 MiB/s (three series of 6 alternating pulls; node:http +8 %, one series of 4), the
  *   server's main thread busy 290–330 ms instead of 310–400, peak RSS 318–356 MiB instead of 271–315.
  */
-export const SOLO_TRANSFERS = 16;
-export const SOLO_CHUNK = 2 * POOL_CHUNK;
-/** Idle SOLO_CHUNK buffers kept (12 MiB at most). */
-const soloBuffers = new IdleBuffers(SOLO_CHUNK, 6);
+export const FEW_TRANSFERS = 16;
+export const LARGE_CHUNK = 2 * POOL_CHUNK;
+/** Idle LARGE_CHUNK buffers kept (12 MiB at most). */
+const largeBuffers = new IdleBuffers(LARGE_CHUNK, 6);
 /** Idle FILE_CHUNK buffers kept for reuse, process-wide (64 × 256 KiB = 16 MiB at most). */
 const fileBuffers = new IdleBuffers(FILE_CHUNK, 64);
 
@@ -98,8 +98,8 @@ export class FileBody extends Readable implements Recyclable {
     const running = transfersInProgress();
     let buf: Buffer;
     let pooled = true;
-    if (left >= SOLO_CHUNK && running <= SOLO_TRANSFERS) buf = soloBuffers.take();
-    else if (left >= POOL_CHUNK && running <= SOLO_TRANSFERS) buf = takeChunk();
+    if (left >= LARGE_CHUNK && running <= FEW_TRANSFERS) buf = largeBuffers.take();
+    else if (left >= POOL_CHUNK && running <= FEW_TRANSFERS) buf = takeChunk();
     else if (left >= FILE_CHUNK) buf = fileBuffers.take();
     else {
       // A body smaller than a chunk gets a buffer of its own size: it is typically kept (small-blob cache), not recycled.
@@ -113,7 +113,7 @@ export class FileBody extends Readable implements Recyclable {
 
   private giveBack(buf: Buffer, pooled: boolean): void {
     if (!pooled) return;
-    if (buf.length === SOLO_CHUNK) soloBuffers.give(buf);
+    if (buf.length === LARGE_CHUNK) largeBuffers.give(buf);
     else if (buf.length === POOL_CHUNK) returnChunk(buf);
     else fileBuffers.give(buf);
   }
