@@ -184,9 +184,9 @@ try {
     if (rs.some((r) => r.bytes !== PULL16 * MiB)) throw new Error(`${s.name}: short concurrent pull`);
     return (16 * PULL16) / ((performance.now() - t0) / 1000);
   };
-  // Warm-up, one round each. A fresh artifactapi's first rounds grow its heap (read buffers for 16 transfers) into
-  // memory this VM's host has to fault in again, ≈ 20 µs a page: 8.8–18.6 k page faults and 1 730–2 260 MiB/s in the
-  // first round, none and 2 500–3 500 from the fourth on (scratch series); distribution's first rounds were slower too.
+  // Warm-up, one round each. A fresh artifactapi's first rounds grow its heap (2 MiB at a time) into memory this VM's
+  // host has to fault in again, ≈ 9–20 µs a page: 8.8–18.6 k page faults and 1 730–2 260 MiB/s in the first round,
+  // none and 2 500–3 500 from the fourth or fifth on (scratch series); distribution's first rounds were slower too.
   // The figure is that of a server that has served such a burst before.
   for (const s of servers) {
     await quietly();
