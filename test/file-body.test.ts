@@ -3,7 +3,7 @@ import http from 'node:http';
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startServer } from '../src/http/server.js';
 import type { RunningServer } from '../src/http/types.js';
 import { createLogger } from '../src/log.js';
@@ -84,6 +84,29 @@ describe('FileBody', () => {
       expect(crowded.sizes.slice(0, -1).every((n) => n === FILE_CHUNK)).toBe(true);
     } finally {
       for (const end of others) end();
+    }
+  });
+
+  it('gets every buffer back, also those its consumer hands back after the stream closed and the read past the end', async () => {
+    // A whole file of exactly 8 chunks: the read ahead after the last one finds no bytes.
+    const exact = join(dir, 'exact');
+    await writeFile(exact, data.subarray(0, 8 * LARGE_CHUNK));
+    // As a socket does: the last chunks come back once the stream has ended and closed.
+    const readLate = async () => {
+      const body = new FileBody(await open(exact), 0, Infinity);
+      const closed = new Promise((r) => body.once('close', r));
+      const chunks = (await body.toArray()) as Buffer[];
+      await closed;
+      for (const c of chunks) body.recycle(c);
+      return Buffer.concat(chunks.map((c) => Buffer.from(c)));
+    };
+    expect((await readLate()).equals(data.subarray(0, 8 * LARGE_CHUNK))).toBe(true);
+    const alloc = vi.spyOn(Buffer, 'allocUnsafeSlow');
+    try {
+      expect((await readLate()).equals(data.subarray(0, 8 * LARGE_CHUNK))).toBe(true);
+      expect(alloc.mock.calls.filter(([n]) => n === LARGE_CHUNK)).toHaveLength(0);
+    } finally {
+      alloc.mockRestore();
     }
   });
 

@@ -59,10 +59,13 @@ describe.each(matrix)('remote generic repository [$engine, $drivers.name]', ({ e
     const a = await raw(t.url, 'GET', '/remote/small.bin');
     expect(a.status).toBe(200);
     expect(a.headers['x-artifact-source']).toBe('remote');
+    // The upstream's share of the time to first byte, in the standard header.
+    expect(a.headers['server-timing']).toMatch(/^upstream;dur=\d+\.\d$/);
     expect(sha256hex(a.body)).toBe(sha256hex(small));
     const b = await raw(t.url, 'GET', '/remote/small.bin');
     expect(b.status).toBe(200);
     expect(b.headers['x-artifact-source']).toBe('cache');
+    expect(b.headers['server-timing']).toBeUndefined();
     expect(b.body.equals(small)).toBe(true);
     expect(b.headers['x-checksum-sha256']).toBe(sha256hex(small));
     expect(await up.countRequests('/small.bin')).toBe(1);
@@ -99,6 +102,7 @@ describe.each(matrix)('remote generic repository [$engine, $drivers.name]', ({ e
     expect(h.status).toBe(200);
     expect(Number(h.headers['content-length'])).toBe(1000);
     expect(h.headers['x-artifact-source']).toBe('remote');
+    expect(h.headers['server-timing']).toMatch(/^upstream;dur=/);
     expect(await up.countRequests('/headonly.bin', 'HEAD')).toBe(1);
     expect(await up.countRequests('/headonly.bin', 'GET')).toBe(0);
     const list = await raw(t.url, 'GET', '/api/v2/repositories/remote/artifacts?prefix=headonly');
