@@ -79,6 +79,23 @@ describe.each(ENGINES)('HTTP engine [%s]', (engine) => {
     expect((await raw(url, 'GET', '/empty')).status).toBe(204);
   });
 
+  it('sends a Buffer body byte for byte, small (every byte value, UTF-8 text) or not', async () => {
+    const bodies: Record<string, Buffer> = {
+      '/bytes': Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256)),
+      '/text': Buffer.from('{"name":"ünïcødé ✓ 🐳"}'),
+      '/large': randomBytes(64 * 1024 + 3),
+    };
+    const url = await start(async (req, res) => {
+      res.setHeader('Content-Type', 'application/octet-stream');
+      res.end(bodies[req.rawPath]!);
+    });
+    for (const [path, body] of Object.entries(bodies)) {
+      const r = await raw(url, 'GET', path);
+      expect(r.headers['content-length']).toBe(String(body.length));
+      expect(r.body.equals(body)).toBe(true);
+    }
+  });
+
   it('streams a 256 MiB upload (chunked and with Content-Length) into a hasher with bounded memory', async () => {
     const url = await start(async (req, res) => {
       const h = createHash('sha256');

@@ -11,6 +11,8 @@ import type { RunningServer, ServerOptions } from './types.js';
 
 /** Socket and body buffers: large enough for throughput, small enough to bound memory per request. */
 const HIGH_WATER_MARK = 1024 * 1024;
+/** Bodies up to this size are sent as a string (see end). */
+const SMALL_BODY = 16 * 1024;
 
 class NodeResponseAdapter extends ResponseBase {
   private ended = false;
@@ -83,7 +85,11 @@ class NodeResponseAdapter extends ResponseBase {
     this.contentLength(n);
     this.writeHead();
     this.bytesWritten += n;
-    this.res.end(body);
+    // node sends a string body in one write with the head; a Buffer goes as a second chunk of a corked writev. A
+    // small body goes as latin1 (byte for byte the same): GET manifest by tag, 64 connections, 20.0–21.2 → 21.0–21.9 k
+    // requests/s (four alternating runs).
+    if (body !== undefined && typeof body !== 'string' && n <= SMALL_BODY) this.res.end(body.toString('latin1'), 'latin1');
+    else this.res.end(body);
   }
 
   endWithoutBody(contentLength?: number): void {
