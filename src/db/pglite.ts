@@ -1,9 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
+import { fsyncSync } from 'node:fs';
 import { access, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { fsyncPath, fsyncTree } from '../util/fsync.js';
 import { lockFile } from './dir-lock.js';
 import { Mutex, NamedMutex } from './mutex.js';
 import { OID, parseBytea, serializeBytea, serializeJson, toDriverParams } from './params.js';
@@ -115,8 +117,36 @@ function wrapTransaction(tx: Transaction): Queryable {
 /**
  * Embedded metadata is small (repositories, artifact rows): PostgreSQL's default 128 MB of shared buffers inside the
  * WASM heap is memory the process never gets back. Measured: ≈ 90-140 MiB less RSS with these.
+ * The WAL is flushed with fsync(): PGlite's build answers fdatasync() without doing anything (see durableFiles).
  */
-const EMBEDDED_CONF = ['shared_buffers=16MB', 'wal_buffers=1MB', 'maintenance_work_mem=16MB'];
+const EMBEDDED_CONF = ['shared_buffers=16MB', 'wal_buffers=1MB', 'maintenance_work_mem=16MB', 'wal_sync_method=fsync'];
+/** PGlite's own start parameters but `-F` (fsync off): see durableFiles. */
+const DURABLE_START = PGlite.defaultStartParams.filter((p) => p !== '-F');
+
+/** The part of PGlite's Emscripten module used here: the filesystem that maps the data directory onto Node's. */
+interface NodeFsLayer {
+  stream_ops: { fsync?: (stream: { nfd?: number }) => number };
+  tryFSOperation<T>(f: () => T): T;
+}
+
+/**
+ * PGlite starts PostgreSQL with fsync off (`-F`), and reaches the data directory through Emscripten's NODEFS, which
+ * has no fsync either: a commit reached the disk only when the kernel wrote the page cache back (strace of a generic
+ * upload: the blob file and its directory fsynced, the WAL page of the row that names it written and never synced).
+ * A crash of the process lost nothing, one of the machine (power, kernel) the last commits: artifacts answered 201
+ * and then gone. With fsync on and NODEFS files given a real fsync, a commit returns once its WAL is on disk, as it
+ * does in server mode; checkpoints sync the data files. It runs on the main thread, as the rest of PGlite does: an
+ * insert took 0.47 ms with its fsync here (50 in a row), one fsync per commit, none for a read.
+ */
+function durableFiles(pg: PGlite): void {
+  const nodefs = (pg.Module as unknown as { NODEFS?: NodeFsLayer }).NODEFS;
+  if (!nodefs) throw new Error('this PGlite build has no NODEFS: the embedded database cannot be made durable');
+  nodefs.stream_ops.fsync = (stream) => {
+    // An error becomes the errno PostgreSQL sees, and it stops rather than go on with data that may not be on disk.
+    if (stream.nfd !== undefined) nodefs.tryFSOperation(() => fsyncSync(stream.nfd!));
+    return 0;
+  };
+}
 
 /**
  * Open PGlite on a data directory (created if missing; one process at a time, enforced with
@@ -130,7 +160,14 @@ export async function openPglite(dataDir: string): Promise<Database> {
   const unlock = await lockFile(`${dir}.lock`, `the database directory ${dir}`);
   try {
     if (!(await hasDatabase(dir))) await createApart(dir);
-    return new PgliteDatabase(await PGlite.create(dir, { parsers, serializers, postgresqlconf: EMBEDDED_CONF }), unlock);
+    const pg = await PGlite.create(dir, { parsers, serializers, postgresqlconf: EMBEDDED_CONF, startParams: DURABLE_START });
+    try {
+      durableFiles(pg);
+    } catch (err) {
+      await pg.close();
+      throw err;
+    }
+    return new PgliteDatabase(pg, unlock);
   } catch (err) {
     await unlock();
     throw err;
@@ -158,8 +195,11 @@ async function createApart(dir: string): Promise<void> {
     child.once('error', reject);
     child.once('close', (code, signal) => (code === 0 ? resolve() : reject(initdbFailure(stderr, code, signal))));
   });
+  // The child wrote it without syncing (see durableFiles): on disk before it is renamed into place.
+  await fsyncTree(staging);
   await rm(dir, { recursive: true, force: true });
   await rename(staging, dir);
+  await fsyncPath(dirname(dir));
 }
 
 /** The child's own report of its failure (its last stderr line), keeping the name: an engine abort is retried. */

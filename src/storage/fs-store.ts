@@ -5,6 +5,7 @@ import { DurableFileWriter, type DurableFileOptions } from './durable-file.js';
 import { warmPageCache } from './page-cache-warm.js';
 import { FileBody } from './file-body.js';
 import { removeGradually } from './gradual-remove.js';
+import { fsyncPath } from '../util/fsync.js';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,15 +20,6 @@ function enoent(key: string): NodeJS.ErrnoException {
   const e: NodeJS.ErrnoException = new Error(`blob ${key} not found`);
   e.code = 'ENOENT';
   return e;
-}
-
-async function fsyncPath(path: string, flags = 'r'): Promise<void> {
-  const fh = await open(path, flags);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /**
