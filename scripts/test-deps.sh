@@ -25,6 +25,8 @@ command -v zip >/dev/null 2>&1 || need+=(zip)
 [ -x /usr/bin/rpmbuild ] || need+=(rpm)
 # gpg verifies signed repodata and Terraform SHA256SUMS signatures in the tests.
 [ -x /usr/bin/gpg ] || need+=(gpg)
+# strace shows that an embedded database commit fsyncs its WAL (test/pglite-durable.test.ts).
+[ -x /usr/bin/strace ] || need+=(strace)
 [ -x /usr/bin/createrepo_c ] || need+=(createrepo-c)
 [ -x /usr/bin/dnf ] || need+=(dnf)
 [ -d /usr/lib/python3/dist-packages/dnf-plugins ] || need+=(dnf-plugins-core)
