@@ -2,7 +2,7 @@
 // server mode on the machine's PostgreSQL and Redis with the in-process S3 server the tests use) and CNCF
 // distribution (Debian's docker-registry, filesystem storage; optionally a pull-through proxy).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +43,10 @@ export async function startArtifactapi({ engine, mode = 'embedded', label }) {
   let schema;
   if (mode === 'server') {
     const s3port = await freePort();
-    s3 = spawn(process.execPath, [join(root, 'e2e-docker', 's3-server.mjs'), String(s3port), join(dir, 's3')], { stdio: 'ignore' });
+    // Its output goes where the server's does (see BENCH_KEEP_LOGS): an S3 server that dies fails the server's requests.
+    const s3log = openSync(join(process.env.BENCH_KEEP_LOGS ?? dir, `s3-server-${s3port}.log`), 'a');
+    s3 = spawn(process.execPath, [join(root, 'e2e-docker', 's3-server.mjs'), String(s3port), join(dir, 's3')], { stdio: ['ignore', s3log, s3log] });
+    s3.once('exit', (code, signal) => code !== 0 && signal !== 'SIGTERM' && console.error(`[bench] the S3 server of ${engine} exited (${code ?? signal}); its log: ${join(process.env.BENCH_KEEP_LOGS ?? dir, `s3-server-${s3port}.log`)}`));
     await waitUp(`http://127.0.0.1:${s3port}/`).catch(() => {});
     schema = `bench_${process.pid}_${port}`;
     Object.assign(env, {
@@ -59,7 +62,6 @@ export async function startArtifactapi({ engine, mode = 'embedded', label }) {
     });
   }
   // The server's own log (warnings and errors) goes to a file kept when BENCH_KEEP_LOGS is set.
-  const { openSync } = await import('node:fs');
   const logFd = openSync(join(process.env.BENCH_KEEP_LOGS ?? dir, `artifactapi-${port}.log`), 'a');
   // BENCH_SERVER_NODE_ARGS: flags for the server's node only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -94,7 +96,6 @@ export async function startDistribution({ proxyOf, label } = {}) {
     `version: 0.1\nlog: { level: info, accesslog: { disabled: false } }\nstorage: { filesystem: { rootdirectory: ${dir}/data }, delete: { enabled: true } }\nhttp: { addr: 127.0.0.1:${port} }\n` +
       (proxyOf ? `proxy: { remoteurl: ${proxyOf} }\n` : ''),
   );
-  const { openSync } = await import('node:fs');
   const fd = openSync(log, 'a');
   const p = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', fd, fd] });
   await waitUp(`http://127.0.0.1:${port}/v2/`);
