@@ -6,8 +6,8 @@
 // every load in time, stops every process it started. Build first (`make bench` does).
 //   node native-bench/run.mjs [--quick]
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { diskCeiling, loopbackCeiling, memoryReclaim, pageCacheCeilings, sha256Ceilings, smallRequestCeilings } from './lib/ceilings.mjs';
@@ -42,6 +42,16 @@ function addProc(figure, server, w) {
   add(`${figure}: CPU`, 's', 'lower', server, w.cpu);
   // Neither better nor worse: says whether the figure above it is bound by the machine's CPU or by waits.
   add(`${figure}: machine busy (all cores, every process)`, '%', 'none', server, w.machineBusy);
+}
+
+// Every server keeps its data in the temporary directory. What the run holds at its fullest, each workload's data
+// being freed once measured (see freeBlobs): the 16 concurrent pulls' blobs on every server, the remote pulls on the
+// upstream and every proxy, one round of pushes and one generic upload.
+{
+  const fs = statfsSync(tmpdir());
+  const free = (fs.bavail * fs.bsize) / MiB;
+  const need = 4 * (16 * PULL16 + 3 * SIZE) + 5 * (2 * NOISY_REPS * REMOTE) + 3 * GENERIC;
+  if (free < need * 1.2) throw new Error(`${tmpdir()} has ${(free / 1024).toFixed(0)} GiB free; this run needs about ${(need / 1024).toFixed(0)} GiB (and some room)`);
 }
 
 // ---- the machine ----
@@ -88,6 +98,25 @@ const startRss = new Map(servers.map((s) => [s.name, rssMiB(s.pid)]));
 async function quietly() {
   const ms = await settle(quiet);
   if (ms > 3000) log(`waited ${(ms / 1000).toFixed(1)} s for the servers to be idle`);
+}
+
+/**
+ * Deletes blobs once their workload is measured, and has the server free their space (artifactapi's garbage
+ * collector, distribution's offline one): the run would otherwise hold every byte every server stored, more than
+ * this machine's disk (an S3 server died of ENOSPC, 75 GB free at the start).
+ */
+async function freeBlobs(s, blobs, bytes) {
+  for (const [image, digest] of blobs) {
+    const r = await fetch(`http://127.0.0.1:${s.port}${s.prefix}/${image}/blobs/${digest}`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
+    await r.arrayBuffer();
+    if (r.status !== 202) throw new Error(`${s.name} DELETE blob ${image} ${digest}: ${r.status}`);
+  }
+  await collect(s, bytes);
+}
+/** Has `s` collect its garbage; artifactapi says how much it freed, which must be at least `bytes`. */
+async function collect(s, bytes) {
+  const freed = await s.collectGarbage();
+  if (freed !== undefined && freed < bytes) throw new Error(`${s.name} freed ${freed} bytes, not the ${bytes} deleted`);
 }
 
 /**
@@ -171,6 +200,7 @@ try {
       if (w.value.bytes !== SIZE * MiB) throw new Error(`${s.name} pull: ${w.value.status} ${w.value.bytes}`);
       add(`pull ${SIZE} MiB warm`, 'MiB/s', 'higher', s.name, SIZE / (w.value.ms / 1000), pullCeiling);
       addProc(`pull ${SIZE} MiB warm`, s.name, w);
+      await freeBlobs(s, flows.map((flow, i) => [`img${rep}-${flow.length}`, blobs[i].digest]), flows.length * SIZE * MiB);
     }
   }
   log('push/pull done');
@@ -312,6 +342,9 @@ try {
       const down = await watched(s.pid, () => req(s.port, 'GET', `/g/big-${rep}.bin`));
       add(`generic: ${GENERIC} MiB download`, 'MiB/s', 'higher', s.name, GENERIC / (down.value.ms / 1000), pullCeiling);
       add(`generic: ${GENERIC} MiB download, RSS growth`, 'MiB', 'lower', s.name, down.rssGrowth);
+      const del = await req(s.port, 'DELETE', `/g/big-${rep}.bin`, { token: TOKEN });
+      if (del.status !== 204) throw new Error(`${s.name} generic DELETE: ${del.status}`);
+      await collect(s, GENERIC * MiB);
     }
   }
   log('generic done');

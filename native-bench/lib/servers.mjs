@@ -2,7 +2,7 @@
 // server mode on the machine's PostgreSQL and Redis with the in-process S3 server the tests use) and CNCF
 // distribution (Debian's docker-registry, filesystem storage; optionally a pull-through proxy).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +38,7 @@ function stopper(p, cleanup) {
 export async function startArtifactapi({ engine, mode = 'embedded', label }) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'aa-bench-'));
-  const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', ARTIFACTAPI_DATA_DIR: dir, ARTIFACTAPI_ADMIN_TOKEN: TOKEN, ARTIFACTAPI_HTTP_ENGINE: engine, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ARTIFACTAPI_GC_INTERVAL_S: '0' };
+  const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', ARTIFACTAPI_DATA_DIR: dir, ARTIFACTAPI_ADMIN_TOKEN: TOKEN, ARTIFACTAPI_HTTP_ENGINE: engine, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ARTIFACTAPI_GC_INTERVAL_S: '0', ARTIFACTAPI_GC_GRACE_S: '0' };
   let s3;
   let schema;
   if (mode === 'server') {
@@ -78,6 +78,12 @@ export async function startArtifactapi({ engine, mode = 'embedded', label }) {
     pid: p.pid,
     token: TOKEN,
     createRepo: api,
+    /** Deletes the blobs no artifact refers to any more (its own garbage collector, run between workloads). */
+    collectGarbage: async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/api/v2/gc`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+      if (r.status !== 200) throw new Error(`artifactapi gc: ${r.status} ${await r.text()}`);
+      return (await r.json()).bytesFreed;
+    },
     stop: stopper(p, () => {
       s3?.kill();
       if (schema) spawnSync('psql', ['-q', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'test', '-c', `DROP SCHEMA IF EXISTS "${schema}" CASCADE`], { stdio: 'ignore' });
@@ -107,6 +113,14 @@ export async function startDistribution({ proxyOf, label } = {}) {
     pid: p.pid,
     /** GET requests for a blob seen in this instance's access log. */
     countBlobGets: (digest) => readFileSync(log, 'utf8').split('\n').filter((l) => l.includes(`"GET /v2/`) && l.includes(`/blobs/${digest}`)).length,
-    stop: stopper(p, () => rmSync(dir, { recursive: true, force: true })),
+    /** Its offline collector, on the live directory: safe here because the harness runs it only while every server is idle. */
+    collectGarbage: async () => {
+      const r = spawnSync('/usr/bin/docker-registry', ['garbage-collect', join(dir, 'config.yml')], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+      if (r.status !== 0) throw new Error(`distribution garbage-collect: ${r.status} ${r.stderr}`);
+    },
+    stop: stopper(p, () => {
+      if (process.env.BENCH_KEEP_LOGS) copyFileSync(log, join(process.env.BENCH_KEEP_LOGS, `distribution-${port}.log`));
+      rmSync(dir, { recursive: true, force: true });
+    }),
   };
 }
