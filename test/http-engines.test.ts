@@ -96,6 +96,27 @@ describe.each(ENGINES)('HTTP engine [%s]', (engine) => {
     }
   });
 
+  it('sends a string body as UTF-8, its length in bytes', async () => {
+    const text = '{"name":"ünïcødé ✓ 🐳"}';
+    const url = await start(async (_req, res) => res.end(text));
+    const r = await raw(url, 'GET', '/');
+    expect(r.headers['content-length']).toBe(String(Buffer.byteLength(text)));
+    expect(r.body.toString('utf8')).toBe(text);
+  });
+
+  it('a response ended just before the server closes still reaches its client, whole', async () => {
+    let closing: Promise<void> | undefined;
+    const url = await start(async (_req, res) => {
+      res.end('the last answer');
+      closing = server!.close(0);
+    });
+    const r = await raw(url, 'GET', '/');
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe('the last answer');
+    await closing;
+    server = undefined;
+  });
+
   it('streams a 256 MiB upload (chunked and with Content-Length) into a hasher with bounded memory', async () => {
     const url = await start(async (req, res) => {
       const h = createHash('sha256');
@@ -208,6 +229,48 @@ describe.each(ENGINES)('HTTP engine [%s]', (engine) => {
     for (let i = 0; i < 100 && !destroyed; i++) await sleep(10);
     expect(destroyed).toBe(true);
     expect(produced).toBeLessThan(100 * MiB);
+  });
+
+  it.for([
+    ['with a length', 32 * MiB],
+    ['chunked', undefined],
+  ] as const)('a download in progress when the server closes reaches its slow client whole (%s)', async ([, length], ctx) => {
+    // uWS does not say whether the end of a chunked body (the last chunk's tail, the terminator) went to the socket
+    // or into its own buffer, and its close drops that buffer: a known limit, in the README.
+    if (engine === 'uws' && length === undefined) return ctx.skip('uWS: the end of a chunked body can be lost on close (README, not done)');
+    const total = 32 * MiB;
+    const url = await start(async (_req, res) => {
+      let produced = 0;
+      const src = new Readable({
+        read() {
+          if (produced >= total) return this.push(null);
+          produced += MiB;
+          this.push(Buffer.alloc(MiB, produced / MiB));
+        },
+      });
+      await res.stream(src, length);
+    });
+    const u = new URL(url);
+    let closing: Promise<void> | undefined;
+    const got = await new Promise<number>((resolve, reject) => {
+      const req = http.get({ host: u.hostname, port: u.port, path: '/big', agent: false }, (res) => {
+        let n = 0;
+        // A client slower than the server all along: the response's last bytes wait in the server's buffers
+        // when its handler is done.
+        res.on('data', (c: Buffer) => {
+          n += c.length;
+          res.pause();
+          setTimeout(() => res.resume(), 1);
+        });
+        res.on('end', () => resolve(n));
+        res.on('error', reject);
+        closing = server!.close(10_000);
+      });
+      req.on('error', reject);
+    });
+    expect(got).toBe(total);
+    await closing;
+    server = undefined;
   });
 
   it('a client that aborts mid-upload fails the body stream and fires the abort signal', async () => {

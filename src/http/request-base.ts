@@ -163,8 +163,8 @@ export class InFlight {
   get count(): number {
     return this.n;
   }
-  begin(): void {
-    this.n++;
+  begin(n = 1): void {
+    this.n += n;
   }
   end(): void {
     if (--this.n > 0) return;

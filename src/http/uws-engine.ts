@@ -408,6 +408,9 @@ export async function startUws(opts: ServerOptions, log: Logger): Promise<Runnin
       closing ??= (async () => {
         uws.us_listen_socket_close(listenSocket);
         await inFlight.drain(graceMs);
+        // The last handler may have finished inside a uWS callback, whose writes uWS holds (corked) until the
+        // callback returns: closing now would drop them. Let the loop turn first.
+        await new Promise((resolve) => setImmediate(resolve));
         // Closes idle keep-alive connections and aborts what is still running (their onAborted fires).
         app.close();
         // Let aborted handlers unwind (release files, uploads) before reporting closed.
