@@ -44,9 +44,10 @@ function addProc(figure, server, w) {
   add(`${figure}: machine busy (all cores, every process)`, '%', 'none', server, w.machineBusy);
 }
 
-// Every server keeps its data in the temporary directory. What the run holds at its fullest, each workload's data
-// being freed once measured (see freeBlobs): the 16 concurrent pulls' blobs on every server, the remote pulls on the
-// upstream and every proxy, one round of pushes and one generic upload.
+// Every server keeps its data in the temporary directory. Each workload's data is freed once measured (see freeBlobs),
+// so the run holds at most: one round of pushes and the 16 concurrent pulls' blobs on each of the four servers, the
+// remote pulls on the upstream and the four proxies, and (a margin: they are freed one by one) a generic upload for
+// each of the three artifactapi servers.
 {
   const fs = statfsSync(tmpdir());
   const free = (fs.bavail * fs.bsize) / MiB;
