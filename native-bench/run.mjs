@@ -90,8 +90,8 @@ const servers = [dist, await startArtifactapi({ engine: 'uws' }), await startArt
 if (pgUp) servers.push(await startArtifactapi({ engine: 'uws', mode: 'server' }));
 else log('PostgreSQL/Redis not reachable: server-mode column skipped');
 const others = [];
-/** Every server process: the harness waits for all of them to be idle before each measurement (see settle). */
-const quiet = servers.map((s) => s.pid);
+/** Every server process and its helpers (the S3 server of server mode): the harness waits for all of them to be idle before each measurement (see settle). */
+const quiet = servers.flatMap((s) => [s.pid, ...(s.helperPids ?? [])]);
 await settle(quiet);
 /** Each server's RSS once started and idle (an artifactapi has created its database and its one repository). */
 const startRss = new Map(servers.map((s) => [s.name, rssMiB(s.pid)]));

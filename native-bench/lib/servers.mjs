@@ -76,6 +76,8 @@ export async function startArtifactapi({ engine, mode = 'embedded', label }) {
     port,
     prefix: '/v2/b',
     pid: p.pid,
+    /** Processes that work for it (the S3 server in server mode): busy ones count as the server being busy. */
+    helperPids: s3 ? [s3.pid] : [],
     token: TOKEN,
     createRepo: api,
     /** Deletes the blobs no artifact refers to any more (its own garbage collector, run between workloads). */
