@@ -179,9 +179,10 @@ async function smallBlob(s, image, bytes) {
 try {
   // ---- push and pull ----
   const flows = ['monolithic PUT', 'streamed PATCH + PUT', '10 MiB PATCHes + PUT'];
-  // Warm-up, not measured: every server pushes each flow once first. An artifactapi's first push in a fresh process
-  // was its slowest in every run (buffer pools and the heap growing into new memory, which this VM faults in page by
-  // page: ≈ 16 500 page faults in a server's first 1 GiB push, ≈ 2 000 in each after it; and code not compiled yet).
+  // Warm-up, not measured: every server pushes each flow once first. Without it, the first push of a fresh artifactapi
+  // on uWS was its slowest sample in every run, on node:http often (buffer pools and the heap growing into new memory,
+  // which this VM faults in page by page: ≈ 16 500 page faults in a server's first 1 GiB push, ≈ 2 000 in each after
+  // it; and code not compiled yet).
   const warm = flows.map((_, i) => blob(SIZE, 90 + i));
   for (const s of servers) {
     await quietly();
