@@ -90,7 +90,10 @@ const servers = [dist, await startArtifactapi({ engine: 'uws' }), await startArt
 if (pgUp) servers.push(await startArtifactapi({ engine: 'uws', mode: 'server' }));
 else log('PostgreSQL/Redis not reachable: server-mode column skipped');
 const others = [];
-/** Every server process and its helpers (the S3 server of server mode): the harness waits for all of them to be idle before each measurement (see settle). */
+/**
+ * Every server process and its helpers (the S3 server of server mode): the harness waits for all of them to be idle
+ * before each measurement (see settle).
+ */
 const quiet = servers.flatMap((s) => [s.pid, ...(s.helperPids ?? [])]);
 await settle(quiet);
 /** Each server's RSS once started and idle (an artifactapi has created its database and its one repository). */
@@ -179,10 +182,10 @@ async function smallBlob(s, image, bytes) {
 try {
   // ---- push and pull ----
   const flows = ['monolithic PUT', 'streamed PATCH + PUT', '10 MiB PATCHes + PUT'];
-  // Warm-up, not measured: every server pushes each flow once first. Without it, the first push of a fresh artifactapi
-  // on uWS was its slowest sample in every run, on node:http often (buffer pools and the heap growing into new memory,
-  // which this VM faults in page by page: ≈ 16 500 page faults in a server's first 1 GiB push, ≈ 2 000 in each after
-  // it; and code not compiled yet).
+  // Warm-up, not measured: every server pushes each flow once first. Without it, the first push of a fresh
+  // artifactapi on uWS was its slowest sample in every run, on node:http in some (buffer pools and the heap growing
+  // into new memory, which this VM faults in page by page: ≈ 16 500 page faults in a server's first 1 GiB push,
+  // ≈ 2 000 in each after it; and code not compiled yet).
   const warm = flows.map((_, i) => blob(SIZE, 90 + i));
   for (const s of servers) {
     await quietly();
