@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { diskCeiling, loopbackCeiling, memoryReclaim, pageCacheCeilings, sha256Ceilings, smallRequestCeilings } from './lib/ceilings.mjs';
 import { blob, MiB, req } from './lib/http.mjs';
+import { push } from './lib/push.mjs';
 import { loadInProcess } from './lib/load.mjs';
 import { median, rssMiB, settle, watched } from './lib/proc.mjs';
 import { startArtifactapi, startDistribution, TOKEN } from './lib/servers.mjs';
@@ -128,36 +129,6 @@ async function collect(s, bytes) {
  * right after another's writes (the page cache and the disk's writeback carry over from one to the next).
  */
 const turn = (list, rep) => list.map((_, i) => list[(i + rep) % list.length]);
-
-async function push(s, flow, image, b) {
-  const t0 = performance.now();
-  const post = await req(s.port, 'POST', `${s.prefix}/${image}/blobs/uploads/`, { headers: { 'content-length': 0 }, token: TOKEN });
-  const loc = post.headers.location;
-  const sep = loc.includes('?') ? '&' : '?';
-  // uWS (this build) resets a request whose Content-Length is ≥ 1e9: big bodies go chunked, for every server.
-  const lengthHeaders = (n) => (n * MiB >= 1e9 ? { 'transfer-encoding': 'chunked' } : { 'content-length': n * MiB });
-  let t1;
-  if (flow === 'monolithic PUT') {
-    t1 = performance.now();
-    const r = await req(s.port, 'PUT', `${loc}${sep}digest=${b.digest}`, { headers: lengthHeaders(b.mib), block: b.block, blocks: b.mib, token: TOKEN });
-    if (r.status !== 201) throw new Error(`${s.name} ${flow}: ${r.status}`);
-  } else {
-    const step = flow === 'streamed PATCH + PUT' ? b.mib : 10;
-    let cur = loc;
-    for (let off = 0; off < b.mib; off += step) {
-      const n = Math.min(step, b.mib - off);
-      const h = { ...lengthHeaders(n), 'content-range': `${off * MiB}-${(off + n) * MiB - 1}` };
-      const r = await req(s.port, 'PATCH', cur, { headers: h, block: b.block, blocks: n, token: TOKEN });
-      if (r.status !== 202) throw new Error(`${s.name} ${flow} PATCH: ${r.status}`);
-      cur = r.headers.location ?? cur;
-    }
-    t1 = performance.now();
-    const r = await req(s.port, 'PUT', `${cur}${cur.includes('?') ? '&' : '?'}digest=${b.digest}`, { headers: { 'content-length': 0 }, token: TOKEN });
-    if (r.status !== 201) throw new Error(`${s.name} ${flow} PUT: ${r.status}`);
-  }
-  const t2 = performance.now();
-  return { mibs: b.mib / ((t2 - t0) / 1000), closeMs: flow === 'monolithic PUT' ? NaN : t2 - t1 };
-}
 
 function load(port, path, method) {
   return loadInProcess({ url: `http://127.0.0.1:${port}${path}`, method, connections: 64, seconds: LOAD_SECONDS, headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });

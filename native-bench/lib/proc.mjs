@@ -1,5 +1,5 @@
 // Process figures read from /proc: resident memory and CPU seconds of a server while a workload runs.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 const TICKS = 100; // USER_HZ on Linux
@@ -16,6 +16,31 @@ export function cpuSeconds(pid) {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(f[11]) + Number(f[12])) / TICKS; // utime + stime
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds of each of the process's threads, by thread id (the event loop's id is the process's). */
+export function threadCpuSeconds(pid) {
+  const out = new Map();
+  let tids = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {}
+  for (const tid of tids) {
+    try {
+      const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
+      out.set(Number(tid), (Number(f[11]) + Number(f[12])) / TICKS);
+    } catch {} // the thread ended meanwhile
+  }
+  return out;
+}
+
+/** Minor page faults of the process so far: memory it touched for the first time (or again, after the host took it). */
+export function minorFaults(pid) {
+  try {
+    return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[7]);
   } catch {
     return 0;
   }

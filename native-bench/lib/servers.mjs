@@ -34,8 +34,11 @@ function stopper(p, cleanup) {
   };
 }
 
-/** artifactapi with one docker local repository `b`; mode 'server' uses PostgreSQL, Redis and an S3 server. */
-export async function startArtifactapi({ engine, mode = 'embedded', label }) {
+/**
+ * artifactapi with one docker local repository `b`; mode 'server' uses PostgreSQL, Redis and an S3 server. `build`:
+ * the directory of the build to run (default the checkout's dist/), to compare builds side by side.
+ */
+export async function startArtifactapi({ engine, mode = 'embedded', label, build = join(root, 'dist') }) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'aa-bench-'));
   const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', ARTIFACTAPI_DATA_DIR: dir, ARTIFACTAPI_ADMIN_TOKEN: TOKEN, ARTIFACTAPI_HTTP_ENGINE: engine, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ARTIFACTAPI_GC_INTERVAL_S: '0', ARTIFACTAPI_GC_GRACE_S: '0' };
@@ -65,7 +68,7 @@ export async function startArtifactapi({ engine, mode = 'embedded', label }) {
   const logFd = openSync(join(process.env.BENCH_KEEP_LOGS ?? dir, `artifactapi-${port}.log`), 'a');
   // BENCH_SERVER_NODE_ARGS: flags for the server's node only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const p = spawn(process.execPath, [...nodeArgs, join(root, 'dist', 'main.js'), 'serve'], { env, stdio: ['ignore', logFd, logFd] });
+  const p = spawn(process.execPath, [...nodeArgs, join(build, 'main.js'), 'serve'], { env, stdio: ['ignore', logFd, logFd] });
   await waitUp(`http://127.0.0.1:${port}/health`);
   const api = (body) => fetch(`http://127.0.0.1:${port}/api/v2/repositories`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   await api({ name: 'b', package_type: 'docker', repo_type: 'local' });
