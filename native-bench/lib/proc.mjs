@@ -12,13 +12,22 @@ export function rssMiB(pid) {
   }
 }
 
-export function cpuSeconds(pid) {
+/**
+ * The fields of a /proc `stat` file after the command name (which may hold spaces), numbered from 0 (state); null
+ * when the process or thread is gone. 7: minor faults, 11 and 12: user and system CPU ticks.
+ */
+function statFields(path) {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICKS; // utime + stime
+    return readFileSync(path, 'utf8').split(') ')[1].split(' ').map(Number);
   } catch {
-    return 0;
+    return null;
   }
+}
+
+const cpuOf = (f) => (f ? (f[11] + f[12]) / TICKS : 0);
+
+export function cpuSeconds(pid) {
+  return cpuOf(statFields(`/proc/${pid}/stat`));
 }
 
 /** CPU seconds of each of the process's threads, by thread id (the event loop's id is the process's). */
@@ -29,21 +38,15 @@ export function threadCpuSeconds(pid) {
     tids = readdirSync(`/proc/${pid}/task`);
   } catch {}
   for (const tid of tids) {
-    try {
-      const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
-      out.set(Number(tid), (Number(f[11]) + Number(f[12])) / TICKS);
-    } catch {} // the thread ended meanwhile
+    const f = statFields(`/proc/${pid}/task/${tid}/stat`);
+    if (f) out.set(Number(tid), cpuOf(f)); // else the thread ended meanwhile
   }
   return out;
 }
 
 /** Minor page faults of the process so far: memory it touched for the first time (or again, after the host took it). */
 export function minorFaults(pid) {
-  try {
-    return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[7]);
-  } catch {
-    return 0;
-  }
+  return statFields(`/proc/${pid}/stat`)?.[7] ?? 0;
 }
 
 /** Ticks of all CPUs together (/proc/stat): busy (anything but idle and I/O wait) and in all. */
