@@ -293,7 +293,7 @@ generated: "2024-02-01T10:00:00.5Z"
     // Through the virtual too (its merge is keyed by the members' bytes).
     expect((await index('charts-all')).doc.entries.remotechart!.map((v) => v.version)).toEqual(['3.0.0', '2.0.0', '1.0.0']);
     expect(sha256((await helmPull(`${t.url}/charts-all`, 'remotechart', '3.0.0')).bytes)).toBe(c.remote3!.sha256);
-    await up.stop();
+    await up.halt();
     try {
       await new Promise((r) => setTimeout(r, 1200));
       const stale = await index('charts-remote');

@@ -209,7 +209,7 @@ describe.each(DRIVER_SETS)('pypi repositories with pip and twine [$name]', (driv
   });
 
   it.skipIf(skip)('with the upstream down, the remote serves its stale page and cached files; pip still installs', async () => {
-    await up.stop();
+    await up.halt();
     await new Promise((r) => setTimeout(r, 1100)); // past the page's 1 s TTL
     const page = await raw(t.url, 'GET', '/py-remote/simple/remote-lib/', { headers: { accept: JSON_TYPE } });
     expect(page.status).toBe(200);

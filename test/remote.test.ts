@@ -134,7 +134,7 @@ describe.each(matrix)('remote generic repository [$engine, $drivers.name]', ({ e
     expect(b.headers['x-artifact-source']).toBe('cache');
     expect(b.headers['x-artifact-stale']).toBeUndefined();
     expect(await up.countRequests('/index.json')).toBe(2);
-    await up.stop();
+    await up.halt();
     try {
       const c = await raw(t.url, 'GET', '/remote/index.json');
       expect(c.status).toBe(200);

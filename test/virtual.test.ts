@@ -54,7 +54,7 @@ describe.each(ENGINES)('virtual generic repository [%s]', (engine) => {
   });
 
   it('a member whose upstream is down does not hide the others', async () => {
-    await up.stop();
+    await up.halt();
     try {
       expect((await raw(t.url, 'GET', '/v/dir/only-l2.txt')).status).toBe(200);
       expect((await raw(t.url, 'GET', '/v/never.txt')).status).toBe(404);

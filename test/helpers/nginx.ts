@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
@@ -11,7 +11,10 @@ export interface StaticUpstream {
   port: number;
   /** Requests nginx logged for a path (waits a moment for the log to flush). */
   countRequests(path: string, method?: string): Promise<number>;
+  /** Stops nginx and removes its directory (the served tree with it, unless the caller gave its own root). */
   stop(): Promise<void>;
+  /** Stops nginx and keeps everything, for restart (an upstream that goes down and comes back). */
+  halt(): Promise<void>;
   /** kill -9: connections in flight are cut mid-body. */
   kill(): void;
   restart(): Promise<void>;
@@ -85,7 +88,7 @@ http {
       const text = await readFile(log, 'utf8').catch(() => '');
       return text.split('\n').filter((l) => l.includes(`"${method} ${path} HTTP`)).length;
     },
-    async stop() {
+    async halt() {
       if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
       const p = proc;
       await new Promise<void>((resolve) => {
@@ -93,11 +96,15 @@ http {
         p.kill('SIGTERM');
       });
     },
+    async stop() {
+      await upstream.halt();
+      await rm(dir, { recursive: true, force: true });
+    },
     kill() {
       proc?.kill('SIGKILL');
     },
     async restart() {
-      await upstream.stop();
+      await upstream.halt();
       await start();
     },
   };

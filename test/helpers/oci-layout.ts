@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -32,6 +32,7 @@ export async function makeLayout(layers: number[], tag = 'v1'): Promise<Layout> 
     const src = await mkdtemp(join(tmpdir(), 'aa-layer-'));
     await writeFile(join(src, `file-${i}.bin`), randomBytes(size));
     const tar = execFileSync('tar', ['-C', src, '-cf', '-', '.'], { maxBuffer: 1 << 30 });
+    await rm(src, { recursive: true, force: true });
     diffIds.push(`sha256:${sha(tar)}`);
     const gz = execFileSync('gzip', ['-n', '-1'], { input: tar, maxBuffer: 1 << 30 });
     layerDescs.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${await put(gz)}`, size: gz.length });
