@@ -34,16 +34,17 @@ try {
   // One blob per proxy to warm it up (cold, then warm), then one per pull.
   const blobs = Array.from({ length: proxies.length * (REPS + 1) }, (_, i) => blob(SIZE, 700 + i));
   for (const b of blobs) await push({ ...upstream, prefix: '/v2/b' }, 'monolithic PUT', 'up', b);
-  let next = 0;
-  const pull = async (p) => {
-    const b = blobs[next++];
+  const get = async (p, b) => {
     const r = await req(p.port, 'GET', `${p.prefix}/blobs/${b.digest}`);
     if (r.bytes !== SIZE * MiB) throw new Error(`${p.name}: ${r.status}, ${r.bytes} bytes`);
     return r;
   };
+  let next = 0;
+  const pull = (p) => get(p, blobs[next++]);
   for (const p of proxies) {
-    await pull(p);
-    await req(p.port, 'GET', `${p.prefix}/blobs/${blobs[next - 1].digest}`);
+    const b = blobs[next++];
+    await get(p, b);
+    await get(p, b);
   }
   const pids = servers.flatMap((s) => [s.pid, ...(s.helperPids ?? [])]);
   const results = new Map(proxies.map((p) => [p.name, []]));
