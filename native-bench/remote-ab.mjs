@@ -4,10 +4,13 @@
 // trying a change to the remote path against the build before it: this host's cold pulls move ±15–30 % between
 // repetitions, so only alternating runs say anything. Per pull: throughput, time to first byte, the server's CPU
 // seconds (and its two busiest threads: the event loop and the hashing worker), how busy the machine was, and the
-// server's minor page faults.
+// server's minor page faults. The disk's direct-write speed is measured before and after the series: on this VM it
+// has slow phases (≈ 0.6–0.8 GiB/s) in which it, and not the CPU, bounds a proxy that writes the blob durably as
+// it passes.
 //   node native-bench/remote-ab.mjs [build dir...]   (default: dist; e.g. a copy of dist/ made before a change)
 //   env: REPS (default 6), MIB (default 512), ENGINE (uws | node, default uws)
 import { basename, resolve } from 'node:path';
+import { directWriteCeiling } from './lib/ceilings.mjs';
 import { blob, MiB, req } from './lib/http.mjs';
 import { cpuSeconds, median, minorFaults, settle, threadCpuSeconds, watched } from './lib/proc.mjs';
 import { push } from './lib/push.mjs';
@@ -18,6 +21,11 @@ const SIZE = Number(process.env.MIB ?? 512);
 const engine = process.env.ENGINE ?? 'uws';
 const builds = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['dist'];
 
+const diskRate = async () => {
+  const r = await directWriteCeiling(512, blob(1).block);
+  return r === undefined ? 'no O_DIRECT here' : `${r.toFixed(0)} MiB/s`;
+};
+const diskBefore = await diskRate();
 const upstream = await startDistribution({ label: 'upstream' });
 const upUrl = `http://127.0.0.1:${upstream.port}`;
 const servers = [upstream];
@@ -63,7 +71,9 @@ try {
       console.log(`${rep} | ${p.name} | ${r.mibs.toFixed(0)} | ${r.ttfb.toFixed(1)} | ${r.cpu.toFixed(2)} | ${busiest.map((x) => x.toFixed(2)).join(', ')} | ${r.busy.toFixed(1)} | ${r.faults} | ${r.up.toFixed(2)}`);
     }
   }
-  console.log(`\n${SIZE} MiB cold pulls, ${REPS} each, ${engine} engine: median (min–max)`);
+  await settle(pids);
+  const diskAfter = await diskRate();
+  console.log(`\n${SIZE} MiB cold pulls, ${REPS} each, ${engine} engine: median (min–max); the disk's direct write + fdatasync: ${diskBefore} before, ${diskAfter} after`);
   console.log('server | MiB/s | first byte ms | CPU s | machine busy %');
   const span = (xs, d) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
   for (const [name, rs] of results) {

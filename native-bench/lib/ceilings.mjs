@@ -105,7 +105,6 @@ export async function diskCeiling(mib, block, dir = tmpdir()) {
  */
 export async function pageCacheCeilings(mib, block, dir = tmpdir()) {
   const d = mkdtempSync(join(dir, 'aa-cache-'));
-  const { constants } = await import('node:fs');
   const buffered = async (name) => {
     const fh = await open(join(d, name), 'w');
     const t0 = performance.now();
@@ -121,24 +120,37 @@ export async function pageCacheCeilings(mib, block, dir = tmpdir()) {
     rmSync(join(d, 'a'));
     const reused = await buffered('b');
     rmSync(join(d, 'b'));
+    const direct = await directWriteCeiling(mib, block, d);
+    return { fresh, reused, direct };
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `mib` MiB written around the page cache (O_DIRECT, 2 MiB writes, as the spool and uploads do) and fdatasync'd into
+ * a new file under `dir`: what a durable store can take here. This disk moves between phases (≈ 0.6–0.8 GiB/s and
+ * 1.5–2.4) from one hour to the next. Undefined where the filesystem refuses O_DIRECT.
+ */
+export async function directWriteCeiling(mib, block, dir = tmpdir()) {
+  const { constants } = await import('node:fs');
+  const d = mkdtempSync(join(dir, 'aa-direct-'));
+  try {
     // O_DIRECT wants an aligned buffer: a WebAssembly memory starts on a page boundary.
     const slab = Buffer.from(new WebAssembly.Memory({ initial: 32 }).buffer, 0, 2 * MiB);
     for (let o = 0; o < slab.length; o += block.length) block.copy(slab, o);
-    let direct;
-    const fh = await open(join(d, 'c'), constants.O_WRONLY | constants.O_CREAT | (constants.O_DIRECT ?? 0)).catch(() => undefined);
-    if (fh) {
-      try {
-        const t0 = performance.now();
-        for (let i = 0; i < mib; i += 2) await fh.write(slab, 0, slab.length, i * MiB);
-        await fh.datasync();
-        direct = rate(mib, t0);
-      } catch {
-        /* no O_DIRECT on this filesystem */
-      } finally {
-        await fh.close();
-      }
+    const fh = await open(join(d, 'f'), constants.O_WRONLY | constants.O_CREAT | (constants.O_DIRECT ?? 0)).catch(() => undefined);
+    if (!fh) return undefined;
+    try {
+      const t0 = performance.now();
+      for (let i = 0; i < mib; i += 2) await fh.write(slab, 0, slab.length, i * MiB);
+      await fh.datasync();
+      return rate(mib, t0);
+    } catch {
+      return undefined; // no O_DIRECT on this filesystem
+    } finally {
+      await fh.close();
     }
-    return { fresh, reused, direct };
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
