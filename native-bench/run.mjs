@@ -11,7 +11,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { diskCeiling, loopbackCeiling, memoryReclaim, pageCacheCeilings, sha256Ceilings, smallRequestCeilings } from './lib/ceilings.mjs';
-import { blob, MiB, req } from './lib/http.mjs';
+import { blob, MiB, req, serverTiming } from './lib/http.mjs';
 import { push } from './lib/push.mjs';
 import { loadInProcess } from './lib/load.mjs';
 import { median, rssMiB, settle, watched } from './lib/proc.mjs';
@@ -172,7 +172,15 @@ try {
       for (const [i, flow] of flows.entries()) {
         const w = await watched(s.pid, () => push(s, flow, `img${rep}-${flow.length}`, blobs[i]));
         add(`push ${SIZE} MiB, ${flow}`, 'MiB/s', 'higher', s.name, w.value.mibs, pushCeiling);
-        if (!Number.isNaN(w.value.closeMs)) add(`closing PUT after ${flow}`, 'ms', 'lower', s.name, w.value.closeMs);
+        if (!Number.isNaN(w.value.closeMs)) {
+          add(`closing PUT after ${flow}`, 'ms', 'lower', s.name, w.value.closeMs);
+          // artifactapi names the parts of the closing PUT (Server-Timing): a slow one says whether the commit (the
+          // store's writes and fsyncs, the blob row) or the link to the image took the time.
+          for (const part of ['commit', 'link']) {
+            const ms = w.value.closeTiming[part];
+            if (ms !== undefined) add(`closing PUT after ${flow}: its ${part} (Server-Timing)`, 'ms', 'lower', s.name, ms);
+          }
+        }
         if (flow === 'streamed PATCH + PUT') addProc(`push ${SIZE} MiB streamed`, s.name, w);
       }
       // Right after the pushes, the first blob may still be on its way into the page cache (artifactapi writes large
@@ -274,10 +282,10 @@ try {
   // artifactapi names the upstream's time to answer in Server-Timing: what is left of the time to first byte is the
   // proxy's own (distribution's proxy does not say, so those rows have no ratio).
   const upstreamShare = (figure, name, r) => {
-    const dur = /(?:^|,)\s*upstream;dur=([\d.]+)/.exec(r.headers['server-timing'] ?? '')?.[1];
+    const dur = serverTiming(r.headers['server-timing']).upstream;
     if (dur === undefined) return;
-    add(`${figure}, the upstream's answer (Server-Timing)`, 'ms', 'lower', name, Number(dur));
-    add(`${figure}, time to first byte less the upstream's answer`, 'ms', 'lower', name, r.ttfb - Number(dur));
+    add(`${figure}, the upstream's answer (Server-Timing)`, 'ms', 'lower', name, dur);
+    add(`${figure}, time to first byte less the upstream's answer`, 'ms', 'lower', name, r.ttfb - dur);
   };
   for (let rep = 0, next = 0; rep < REPS; rep++) {
     for (let k = 0; k < SMALL_TTFB; k++) {

@@ -84,6 +84,8 @@ describe.each(ENGINES)('OCI distribution API [%s]', (engine) => {
     expect(st.headers.range).toBe('0-1999999');
     const fin = await raw(t.url, 'PUT', `${loc}?digest=${sha(data)}`, { headers: { ...t.auth, 'content-type': 'application/octet-stream' }, body: data.subarray(2_000_000) });
     expect(fin.status).toBe(201);
+    // Where the closing request's time went: its body, the commit, the link.
+    expect(fin.headers['server-timing']).toMatch(/^body;dur=\d+\.\d, commit;dur=\d+\.\d, link;dur=\d+\.\d$/);
     expect((await raw(t.url, 'GET', `${N}/blobs/${sha(data)}`)).body.equals(data)).toBe(true);
     // The session is gone.
     expect((await raw(t.url, 'GET', loc, { headers: t.auth })).json().errors[0].code).toBe('BLOB_UPLOAD_UNKNOWN');
@@ -110,6 +112,7 @@ describe.each(ENGINES)('OCI distribution API [%s]', (engine) => {
     expect((await raw(t.url, 'PATCH', loc, { headers: t.auth, body: data })).status).toBe(202);
     const fin = await raw(t.url, 'PUT', `${loc}?digest=${sha(data)}`, { headers: { ...t.auth, 'content-length': 0 } });
     expect(fin.status).toBe(201);
+    expect(fin.headers['server-timing']).toMatch(/^commit;dur=\d+\.\d, link;dur=\d+\.\d$/);
   });
 
   it('a wrong digest at the closing PUT is DIGEST_INVALID and nothing is stored', async () => {

@@ -174,3 +174,10 @@ function countChunked() {
   };
   return s;
 }
+
+/** A Server-Timing header's durations by name (ms); empty without one. */
+export function serverTiming(header = '') {
+  const out = {};
+  for (const m of header.matchAll(/(?:^|,)\s*([\w-]+);dur=([\d.]+)/g)) out[m[1]] = Number(m[2]);
+  return out;
+}

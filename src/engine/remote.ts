@@ -18,6 +18,7 @@ import type { Repository } from '../repos/model.js';
 import type { Servable } from '../repos/servable.js';
 import type { ArtifactRowCache } from '../repos/row-cache.js';
 import { storedServable } from '../repos/stored.js';
+import { serverTiming } from '../http/server-timing.js';
 import { encodePath } from '../util/paths.js';
 import { FileBody } from '../storage/file-body.js';
 import type { ByteRange } from '../storage/types.js';
@@ -45,7 +46,7 @@ const UPSTREAM_ETAG = '_upstreamEtag';
  * byte from the proxy's own.
  */
 function upstreamTiming(ms: number): Record<string, string> {
-  return { 'Server-Timing': `upstream;dur=${ms.toFixed(1)}` };
+  return { 'Server-Timing': serverTiming({ upstream: ms }) };
 }
 
 export interface RemoteEngineDeps {
