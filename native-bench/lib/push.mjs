@@ -40,4 +40,3 @@ export async function push(s, flow, image, b) {
   const t2 = performance.now();
   return { mibs: b.mib / ((t2 - t0) / 1000), closeMs: flow === 'monolithic PUT' ? NaN : t2 - t1, closeTiming: serverTiming(close.headers['server-timing']) };
 }
-
