@@ -56,7 +56,7 @@ try {
   }
   const pids = servers.flatMap((s) => [s.pid, ...(s.helperPids ?? [])]);
   const results = new Map(proxies.map((p) => [p.name, []]));
-  console.log('rep | server | MiB/s | first byte ms | CPU s | busiest threads s | machine busy % | minor faults | upstream CPU s');
+  console.log('rep | server | MiB/s | first byte ms | CPU s | busiest threads s | machine busy % | minor faults | upstream CPU s | CPU s after the pull | upstream CPU s after');
   for (let rep = 0; rep < REPS; rep++) {
     for (const p of rep % 2 ? [...proxies].reverse() : proxies) {
       await settle(pids);
@@ -66,18 +66,23 @@ try {
       const w = await watched(p.pid, () => pull(p));
       const threads1 = threadCpuSeconds(p.pid);
       const busiest = [...threads1].map(([tid, s]) => s - (threads0.get(tid) ?? 0)).sort((a, b) => b - a).slice(0, 2);
-      const r = { mibs: SIZE / (w.value.ms / 1000), ttfb: w.value.ttfb, cpu: w.cpu, busiest, busy: w.machineBusy, faults: minorFaults(p.pid) - faults0, up: cpuSeconds(upstream.pid) - up0 };
+      const up1 = cpuSeconds(upstream.pid);
+      const after0 = cpuSeconds(p.pid);
+      // What the proxy (and the upstream for it) still does once its client has the last byte: storing the blob, for
+      // a proxy that defers it.
+      await settle(pids);
+      const r = { mibs: SIZE / (w.value.ms / 1000), ttfb: w.value.ttfb, cpu: w.cpu, busiest, busy: w.machineBusy, faults: minorFaults(p.pid) - faults0, up: up1 - up0, after: cpuSeconds(p.pid) - after0, upAfter: cpuSeconds(upstream.pid) - up1 };
       results.get(p.name).push(r);
-      console.log(`${rep} | ${p.name} | ${r.mibs.toFixed(0)} | ${r.ttfb.toFixed(1)} | ${r.cpu.toFixed(2)} | ${busiest.map((x) => x.toFixed(2)).join(', ')} | ${r.busy.toFixed(1)} | ${r.faults} | ${r.up.toFixed(2)}`);
+      console.log(`${rep} | ${p.name} | ${r.mibs.toFixed(0)} | ${r.ttfb.toFixed(1)} | ${r.cpu.toFixed(2)} | ${busiest.map((x) => x.toFixed(2)).join(', ')} | ${r.busy.toFixed(1)} | ${r.faults} | ${r.up.toFixed(2)} | ${r.after.toFixed(2)} | ${r.upAfter.toFixed(2)}`);
     }
   }
   await settle(pids);
   const diskAfter = await diskRate();
   console.log(`\n${SIZE} MiB cold pulls, ${REPS} each, ${engine} engine: median (min–max); the disk's direct write + fdatasync: ${diskBefore} before, ${diskAfter} after`);
-  console.log('server | MiB/s | first byte ms | CPU s | machine busy %');
+  console.log('server | MiB/s | first byte ms | CPU s | machine busy % | CPU s after the pull | upstream CPU s during / after');
   const span = (xs, d) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
   for (const [name, rs] of results) {
-    console.log(`${name} | ${span(rs.map((r) => r.mibs), 0)} | ${span(rs.map((r) => r.ttfb), 1)} | ${span(rs.map((r) => r.cpu), 2)} | ${span(rs.map((r) => r.busy), 1)}`);
+    console.log(`${name} | ${span(rs.map((r) => r.mibs), 0)} | ${span(rs.map((r) => r.ttfb), 1)} | ${span(rs.map((r) => r.cpu), 2)} | ${span(rs.map((r) => r.busy), 1)} | ${span(rs.map((r) => r.after), 2)} | ${span(rs.map((r) => r.up), 2)} / ${span(rs.map((r) => r.upAfter), 2)}`);
   }
 } finally {
   for (const s of servers.reverse()) await s.stop();

@@ -14,7 +14,7 @@ import { diskCeiling, loopbackCeiling, memoryReclaim, pageCacheCeilings, sha256C
 import { blob, MiB, req, serverTiming } from './lib/http.mjs';
 import { push } from './lib/push.mjs';
 import { loadInProcess } from './lib/load.mjs';
-import { median, rssMiB, settle, watched } from './lib/proc.mjs';
+import { cpuSeconds, median, rssMiB, settle, watched } from './lib/proc.mjs';
 import { startArtifactapi, startDistribution, TOKEN } from './lib/servers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -26,6 +26,11 @@ const REPS = quick ? 1 : 3;
 const NOISY_REPS = quick ? 1 : 5;
 const PULL16 = quick ? 8 : 64; // MiB each, 16 distinct blobs
 const REMOTE = quick ? 64 : 512;
+// An image pulled cold through each proxy the way docker pulls one: its layers 3 at a time (dockerd's
+// max-concurrent-downloads), each next layer as soon as one is done.
+const LAYERS = 6;
+const LAYER = quick ? 16 : 128; // MiB
+const LAYERS_AT_ONCE = 3;
 const GENERIC = quick ? 256 : 2048;
 const SMALL_TTFB = quick ? 1 : 3; // samples per proxy and repetition
 const LOAD_SECONDS = quick ? 2 : 4;
@@ -52,7 +57,7 @@ function addProc(figure, server, w) {
 {
   const fs = statfsSync(tmpdir());
   const free = (fs.bavail * fs.bsize) / MiB;
-  const need = 4 * (16 * PULL16 + 3 * SIZE) + 5 * (2 * NOISY_REPS * REMOTE) + 3 * GENERIC;
+  const need = 4 * (16 * PULL16 + 3 * SIZE) + 5 * (2 * NOISY_REPS * REMOTE + REPS * LAYERS * LAYER) + 3 * GENERIC;
   if (free < need * 1.2) throw new Error(`${tmpdir()} has ${(free / 1024).toFixed(0)} GiB free; this run needs about ${(need / 1024).toFixed(0)} GiB (and some room)`);
 }
 
@@ -129,6 +134,27 @@ async function collect(s, bytes) {
  * right after another's writes (the page cache and the disk's writeback carry over from one to the next).
  */
 const turn = (list, rep) => list.map((_, i) => list[(i + rep) % list.length]);
+
+/** Waits for the servers to be idle, and records what a proxy still spent once its client was done (storing, say). */
+async function deferred(figure, name, p) {
+  const cpu0 = cpuSeconds(p.pid);
+  await quietly();
+  add(`${figure}: CPU after the client's last byte, until idle`, 's', 'none', name, cpuSeconds(p.pid) - cpu0);
+}
+
+/** Pulls the blobs through a proxy, `atOnce` at a time, each next one as soon as one is done; resolves to the ms. */
+async function pullAll(p, blobs, atOnce) {
+  const queue = [...blobs];
+  const t0 = performance.now();
+  const pullNext = async () => {
+    for (let b = queue.shift(); b; b = queue.shift()) {
+      const r = await req(p.port, 'GET', `${p.prefix}/blobs/${b.digest}`);
+      if (r.bytes !== b.mib * MiB) throw new Error(`${p.name} layer pull: ${r.status} ${r.bytes}`);
+    }
+  };
+  await Promise.all(Array.from({ length: atOnce }, pullNext));
+  return performance.now() - t0;
+}
 
 function load(port, path, method) {
   return loadInProcess({ url: `http://127.0.0.1:${port}${path}`, method, connections: 64, seconds: LOAD_SECONDS, headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
@@ -271,7 +297,8 @@ try {
   // path a measured pull takes (released before the commit, written around the page cache). An artifactapi's first
   // remote pull otherwise pays for compiling that code: ≈ 30 ms more before its first byte, measured.
   const warmups = proxies.map((_, i) => blob(quick ? 16 : 96, 400 + i));
-  for (const b of [...cold, ...crowd, ...smalls, ...warmups]) await push(upServer, 'monolithic PUT', 'up', b);
+  const images = Array.from({ length: REPS }, (_, i) => Array.from({ length: LAYERS }, (_, k) => blob(LAYER, 600 + i * LAYERS + k)));
+  for (const b of [...cold, ...crowd, ...smalls, ...warmups, ...images.flat()]) await push(upServer, 'monolithic PUT', 'up', b);
   for (const [i, p] of proxies.entries()) {
     for (let k = 0; k < 2; k++) {
       const r = await req(p.port, 'GET', `${p.prefix}/blobs/${warmups[i].digest}`);
@@ -311,7 +338,7 @@ try {
       addProc(`remote: cold pull of ${REMOTE} MiB`, name, w);
       // artifactapi's cold-pull clients finish before the commit's fsync (see README, remote downloads): the warm
       // pull is measured once that is done, like every figure here after the one before it.
-      await quietly();
+      await deferred(`remote: cold pull of ${REMOTE} MiB`, name, p);
       const warm = await req(p.port, 'GET', `${p.prefix}/blobs/${cold[rep].digest}`);
       add(`remote: warm pull of ${REMOTE} MiB`, 'MiB/s', 'higher', name, REMOTE / (warm.ms / 1000), pullCeiling);
       const before = upstream.countBlobGets(crowd[rep].digest);
@@ -319,6 +346,20 @@ try {
       if (rs.some((r) => r.bytes !== REMOTE * MiB)) throw new Error(`${p.name}: short crowd pull`);
       await new Promise((r) => setTimeout(r, 300)); // let the upstream's access log catch up
       add('remote: upstream GETs for 16 concurrent cold pulls', 'GETs', 'lower', name, upstream.countBlobGets(crowd[rep].digest) - before);
+    }
+  }
+  // Each figure above starts on idle servers, so a proxy that stores a blob after its client is done (distribution's
+  // proxy fetches it a second time for that) does that work between two measured pulls. An image's layers come one
+  // after another, and there it is not.
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const p of turn(proxies, rep)) {
+      await quietly();
+      const name = nameOf(p);
+      const figure = `remote: cold pull of an image, ${LAYERS} layers of ${LAYER} MiB, ${LAYERS_AT_ONCE} at a time`;
+      const w = await watched(p.pid, () => pullAll(p, images[rep], LAYERS_AT_ONCE));
+      add(figure, 'MiB/s', 'higher', name, (LAYERS * LAYER) / (w.value / 1000), pullCeiling);
+      addProc(figure, name, w);
+      await deferred(figure, name, p);
     }
   }
   log('remote done');
