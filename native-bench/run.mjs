@@ -142,6 +142,23 @@ async function deferred(figure, name, p) {
   add(`${figure}: CPU after the client's last byte, until idle`, 's', 'none', name, cpuSeconds(p.pid) - cpu0);
 }
 
+/** artifactapi's event-loop delay histogram (its /metrics): cumulative sample counts by upper bound in seconds. */
+async function loopDelays(p) {
+  if (p.kind === 'distribution') return undefined;
+  const text = await (await fetch(`http://127.0.0.1:${p.port}/metrics`)).text();
+  return new Map([...text.matchAll(/^nodejs_eventloop_delay_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map((m) => [m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]));
+}
+
+/** From two readings of loopDelays: the stalls over 100 ms between them, and the bucket bound of the longest delay. */
+function addLoopStalls(figure, name, before, after) {
+  if (!before || !after) return;
+  const over = (m) => m.get(Infinity) - m.get(0.1);
+  add(`${figure}: event-loop stalls over 100 ms`, 'count', 'none', name, over(after) - over(before));
+  const all = after.get(Infinity) - before.get(Infinity);
+  const longest = [...after.keys()].sort((a, b) => a - b).find((le) => after.get(le) - before.get(le) === all);
+  add(`${figure}: the longest event-loop delay, at most`, 'ms', 'none', name, longest * 1000);
+}
+
 /** Pulls the blobs through a proxy, `atOnce` at a time, each next one as soon as one is done; resolves to the ms. */
 async function pullAll(p, blobs, atOnce) {
   const queue = [...blobs];
@@ -330,7 +347,9 @@ try {
     for (const p of turn(proxies, rep)) {
       await quietly();
       const name = nameOf(p);
+      const loop0 = await loopDelays(p);
       const w = await watched(p.pid, () => req(p.port, 'GET', `${p.prefix}/blobs/${cold[rep].digest}`));
+      addLoopStalls(`remote: cold pull of ${REMOTE} MiB`, name, loop0, await loopDelays(p));
       if (w.value.bytes !== REMOTE * MiB) throw new Error(`${p.name} cold pull: ${w.value.status} ${w.value.bytes}`);
       add(`remote: cold pull of ${REMOTE} MiB`, 'MiB/s', 'higher', name, REMOTE / (w.value.ms / 1000), pullCeiling);
       add(`remote: cold pull of ${REMOTE} MiB, time to first byte`, 'ms', 'lower', name, w.value.ttfb);
@@ -356,9 +375,11 @@ try {
       await quietly();
       const name = nameOf(p);
       const figure = `remote: cold pull of an image, ${LAYERS} layers of ${LAYER} MiB, ${LAYERS_AT_ONCE} at a time`;
+      const loop0 = await loopDelays(p);
       const w = await watched(p.pid, () => pullAll(p, images[rep], LAYERS_AT_ONCE));
       add(figure, 'MiB/s', 'higher', name, (LAYERS * LAYER) / (w.value / 1000), pullCeiling);
       addProc(figure, name, w);
+      addLoopStalls(figure, name, loop0, await loopDelays(p));
       await deferred(figure, name, p);
     }
   }

@@ -76,6 +76,7 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
     closers.push(() => cache.close());
 
     const metrics = new Metrics();
+    closers.push(metrics.watchEventLoop());
     const formats = new FormatRegistry();
     const auth = new Auth(db, log);
     await auth.init(config.adminToken, config.dataDir);

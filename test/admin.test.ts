@@ -95,6 +95,20 @@ describe.each(ENGINES)('admin API [%s]', (engine) => {
     expect(m.body.toString()).toContain('artifactapi_http_requests_total{');
   });
 
+  it('metrics: the event loop\'s delays, a stall counted in its bucket', async () => {
+    const count = (text: string, le: string) => Number(new RegExp(`^nodejs_eventloop_delay_seconds_bucket\\{le="${le.replace('+', '\\+')}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+    const before = (await raw(t.url, 'GET', '/metrics')).body.toString();
+    // The test app runs in this process: blocking this thread blocks the server's event loop.
+    const until = performance.now() + 150;
+    while (performance.now() < until);
+    await new Promise((r) => setTimeout(r, 50));
+    const after = (await raw(t.url, 'GET', '/metrics')).body.toString();
+    expect(count(after, '+Inf')).toBeGreaterThan(count(before, '+Inf'));
+    // Samples over 100 ms: those not in the 0.1 bucket (the vitest worker may add a stall of its own).
+    const over = (text: string) => count(text, '+Inf') - count(text, '0.1');
+    expect(over(after) - over(before)).toBeGreaterThanOrEqual(1);
+  });
+
   it('unknown API paths are 404 JSON', async () => {
     const r = await raw(t.url, 'GET', '/api/v2/nothing');
     expect(r.status).toBe(404);

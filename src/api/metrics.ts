@@ -58,6 +58,9 @@ class Histogram {
   }
 }
 
+/** How often the event-loop probe's timer is due; its lateness is the time the loop could not run anything. */
+const PROBE_MS = 20;
+
 export class Metrics {
   readonly requests = new Counter('artifactapi_http_requests_total', 'HTTP requests by repository, method and status');
   readonly bytesIn = new Counter('artifactapi_http_bytes_received_total', 'Request body bytes received by repository');
@@ -67,6 +70,23 @@ export class Metrics {
   readonly upstreamRequests = new Counter('artifactapi_upstream_requests_total', 'Upstream requests by repository, method and status');
   readonly uploadsInFlight = new Counter('artifactapi_uploads_in_flight', 'Uploads currently streaming into storage', 'gauge');
   readonly downloadsInFlight = new Counter('artifactapi_remote_downloads_in_flight', 'Upstream downloads currently streaming', 'gauge');
+  readonly eventLoopDelay = new Histogram('nodejs_eventloop_delay_seconds', `How late a ${PROBE_MS} ms timer fired: time the event loop was blocked (every request of this process waited meanwhile)`, [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+
+  /**
+   * Samples the event loop's delay until the returned function is called. A synchronous wait on the loop (the
+   * embedded database's fsync, a long computation) stalls every transfer of the process; this says how often and
+   * how long.
+   */
+  watchEventLoop(): () => Promise<void> {
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      this.eventLoopDelay.observe({}, Math.max(0, now - last - PROBE_MS) / 1000);
+      last = now;
+    }, PROBE_MS);
+    timer.unref();
+    return async () => clearInterval(timer);
+  }
 
   render(): string {
     const mem = process.memoryUsage();
@@ -79,6 +99,7 @@ export class Metrics {
       this.upstreamRequests.render(),
       this.uploadsInFlight.render(),
       this.downloadsInFlight.render(),
+      this.eventLoopDelay.render(),
       `# HELP process_resident_memory_bytes Resident memory size in bytes\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes ${mem.rss}\n`,
     ].join('');
   }
