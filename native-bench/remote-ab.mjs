@@ -56,7 +56,7 @@ try {
   }
   const pids = servers.flatMap((s) => [s.pid, ...(s.helperPids ?? [])]);
   const results = new Map(proxies.map((p) => [p.name, []]));
-  console.log('rep | server | MiB/s | first byte ms | CPU s | busiest threads s | machine busy % | minor faults | upstream CPU s | CPU s after the pull | upstream CPU s after');
+  console.log('rep | server | MiB/s | first byte ms | CPU s | busiest threads s | machine busy % | minor faults | upstream CPU s | CPU s after the pull | upstream CPU s after | ms some task waited for I/O');
   for (let rep = 0; rep < REPS; rep++) {
     for (const p of rep % 2 ? [...proxies].reverse() : proxies) {
       await settle(pids);
@@ -71,9 +71,9 @@ try {
       // What the proxy (and the upstream for it) still does once its client has the last byte: storing the blob, for
       // a proxy that defers it.
       await settle(pids);
-      const r = { mibs: SIZE / (w.value.ms / 1000), ttfb: w.value.ttfb, cpu: w.cpu, busiest, busy: w.machineBusy, faults: minorFaults(p.pid) - faults0, up: up1 - up0, after: cpuSeconds(p.pid) - after0, upAfter: cpuSeconds(upstream.pid) - up1 };
+      const r = { mibs: SIZE / (w.value.ms / 1000), ttfb: w.value.ttfb, cpu: w.cpu, busiest, busy: w.machineBusy, faults: minorFaults(p.pid) - faults0, up: up1 - up0, after: cpuSeconds(p.pid) - after0, upAfter: cpuSeconds(upstream.pid) - up1, io: w.ioWaitMs ?? NaN };
       results.get(p.name).push(r);
-      console.log(`${rep} | ${p.name} | ${r.mibs.toFixed(0)} | ${r.ttfb.toFixed(1)} | ${r.cpu.toFixed(2)} | ${busiest.map((x) => x.toFixed(2)).join(', ')} | ${r.busy.toFixed(1)} | ${r.faults} | ${r.up.toFixed(2)} | ${r.after.toFixed(2)} | ${r.upAfter.toFixed(2)}`);
+      console.log(`${rep} | ${p.name} | ${r.mibs.toFixed(0)} | ${r.ttfb.toFixed(1)} | ${r.cpu.toFixed(2)} | ${busiest.map((x) => x.toFixed(2)).join(', ')} | ${r.busy.toFixed(1)} | ${r.faults} | ${r.up.toFixed(2)} | ${r.after.toFixed(2)} | ${r.upAfter.toFixed(2)} | ${r.io.toFixed(0)}`);
     }
   }
   await settle(pids);

@@ -48,6 +48,7 @@ function addProc(figure, server, w) {
   add(`${figure}: CPU`, 's', 'lower', server, w.cpu);
   // Neither better nor worse: says whether the figure above it is bound by the machine's CPU or by waits.
   add(`${figure}: machine busy (all cores, every process)`, '%', 'none', server, w.machineBusy);
+  if (w.ioWaitMs !== undefined) add(`${figure}: time some task waited for I/O`, 'ms', 'none', server, w.ioWaitMs);
 }
 
 // Every server keeps its data in the temporary directory. Each workload's data is freed once measured (see freeBlobs),

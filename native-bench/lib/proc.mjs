@@ -56,23 +56,36 @@ function machineTicks() {
   return { busy, all: busy + idle + iowait };
 }
 
+/** Microseconds in which some task waited for I/O (the kernel's pressure stall information); undefined without PSI. */
+function ioWaitedUs() {
+  try {
+    return Number(/^some .*total=(\d+)$/m.exec(readFileSync('/proc/pressure/io', 'utf8'))?.[1]);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Run `fn` while sampling the peak RSS of `pid`; returns fn's result with peak RSS, RSS growth, CPU seconds, and how
  * busy the whole machine was meanwhile (% of all cores, every process): a figure taken at 100 % is bound by the CPU
- * it shares with the client and any upstream; one well under it by waits (disk, wake-ups between stages).
+ * it shares with the client and any upstream; one well under it by waits (disk, wake-ups between stages). `ioWaitMs`:
+ * for how long some task of the machine waited for I/O meanwhile (a disk that stalls shows there).
  */
 export async function watched(pid, fn) {
   const base = rssMiB(pid);
   let peak = base;
   const cpu0 = cpuSeconds(pid);
   const m0 = machineTicks();
+  const io0 = ioWaitedUs();
   const timer = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 25);
   try {
     const value = await fn();
     peak = Math.max(peak, rssMiB(pid));
     const m1 = machineTicks();
     const machineBusy = m1.all > m0.all ? (100 * (m1.busy - m0.busy)) / (m1.all - m0.all) : NaN;
-    return { value, peakRss: peak, rssGrowth: peak - base, cpu: cpuSeconds(pid) - cpu0, machineBusy };
+    const io1 = ioWaitedUs();
+    const ioWaitMs = io0 === undefined || io1 === undefined ? undefined : (io1 - io0) / 1000;
+    return { value, peakRss: peak, rssGrowth: peak - base, cpu: cpuSeconds(pid) - cpu0, machineBusy, ioWaitMs };
   } finally {
     clearInterval(timer);
   }
