@@ -57,9 +57,10 @@ try {
   const pids = servers.flatMap((s) => [s.pid, ...(s.helperPids ?? [])]);
   const results = new Map(proxies.map((p) => [p.name, []]));
   console.log('rep | server | MiB/s | first byte ms | CPU s | busiest threads s | machine busy % | minor faults | upstream CPU s | CPU s after the pull | upstream CPU s after | ms some task waited for I/O');
+  // Every pull starts on idle servers: the warm-up's are here, each pull's own after it (see below).
+  await settle(pids);
   for (let rep = 0; rep < REPS; rep++) {
     for (const p of rep % 2 ? [...proxies].reverse() : proxies) {
-      await settle(pids);
       const threads0 = threadCpuSeconds(p.pid);
       const faults0 = minorFaults(p.pid);
       const up0 = cpuSeconds(upstream.pid);
@@ -76,7 +77,6 @@ try {
       console.log(`${rep} | ${p.name} | ${r.mibs.toFixed(0)} | ${r.ttfb.toFixed(1)} | ${r.cpu.toFixed(2)} | ${busiest.map((x) => x.toFixed(2)).join(', ')} | ${r.busy.toFixed(1)} | ${r.faults} | ${r.up.toFixed(2)} | ${r.after.toFixed(2)} | ${r.upAfter.toFixed(2)} | ${r.io.toFixed(0)}`);
     }
   }
-  await settle(pids);
   const diskAfter = await diskRate();
   console.log(`\n${SIZE} MiB cold pulls, ${REPS} each, ${engine} engine: median (min–max); the disk's direct write + fdatasync: ${diskBefore} before, ${diskAfter} after`);
   console.log('server | MiB/s | first byte ms | CPU s | machine busy % | CPU s after the pull | upstream CPU s during / after');
