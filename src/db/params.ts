@@ -29,19 +29,4 @@ export function toDriverParams(params: readonly SqlParam[] | undefined): DriverP
   return out;
 }
 
-/** bytea text output (`\x0a1b…`) → Buffer; Buffer is a Uint8Array, as postgres.js returns. */
-export const parseBytea = (x: string): Buffer => Buffer.from(x.slice(2), 'hex');
-
-export const serializeBytea = (x: Uint8Array): string => '\\x' + Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('hex');
-
-/** JSON text stays as given (callers and toDriverParams already serialised it); anything else is stringified. */
-export const serializeJson = (x: unknown): string => (typeof x === 'string' ? x : JSON.stringify(x));
-
-/** PostgreSQL type OIDs whose text form we parse ourselves, identically on both drivers. */
-export const OID = {
-  INT8: 20,
-  BYTEA: 17,
-  JSON: 114,
-  JSONB: 3802,
-  NUMERIC: 1700,
-} as const;
+export { OID, parseBytea, serializeBytea, serializeJson } from './codecs.mjs';

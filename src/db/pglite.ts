@@ -1,14 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
-import { fsyncSync } from 'node:fs';
 import { access, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { fsyncPath, fsyncTree } from '../util/fsync.js';
 import { lockFile } from './dir-lock.js';
 import { Mutex, NamedMutex } from './mutex.js';
-import { OID, parseBytea, serializeBytea, serializeJson, toDriverParams } from './params.js';
+import { toDriverParams } from './params.js';
+import { EngineThread } from './pglite-thread.js';
+import { endingHandle } from './tx-handle.js';
 import type { Database, Queryable, SqlParam } from './types.js';
 
 /** The transaction (if any) the current async call chain runs inside, to catch self-deadlocks. */
@@ -23,31 +23,22 @@ interface TxScope {
  */
 const txScope = process.env.VITEST || process.env.ARTIFACTAPI_CHECK_TX === '1' ? new AsyncLocalStorage<TxScope>() : undefined;
 
-const parsers = {
-  [OID.INT8]: (x: string) => Number(x),
-  [OID.NUMERIC]: (x: string) => Number(x),
-  [OID.BYTEA]: parseBytea,
-};
-const serializers = {
-  [OID.BYTEA]: serializeBytea,
-  [OID.JSON]: serializeJson,
-  [OID.JSONB]: serializeJson,
-};
-
 /**
- * The embedded engine. PGlite has a single connection, so this class serialises access itself:
- * one gate admits either one statement or one whole transaction at a time (a statement from
- * another caller never lands inside someone's open transaction), and `withLock` is a
- * process-local named mutex — there is only one process using the data directory.
+ * The embedded engine, run on a thread of its own (see pglite-worker.mjs). PGlite has a single connection. Its own
+ * lock keeps a statement from another caller out of an open transaction (the statement waits for the end), so plain
+ * statements go to the thread as they come, several in flight at once; transactions take turns here (the thread
+ * holds one open at a time). `withLock` is a process-local named mutex — there is only one process using the data
+ * directory.
  */
 class PgliteDatabase implements Database {
   readonly driver = 'pglite' as const;
-  private readonly gate = new Mutex();
+  /** Admits one transaction at a time, and lets the last one end before the engine closes. */
+  private readonly txGate = new Mutex();
   private readonly locks = new NamedMutex();
   private closed = false;
 
   constructor(
-    private readonly pg: PGlite,
+    private readonly engine: EngineThread,
     private readonly unlock: () => Promise<void>,
   ) {}
 
@@ -63,29 +54,46 @@ class PgliteDatabase implements Database {
   async query<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]> {
     this.enter('query');
     const values = toDriverParams(params);
-    const res = await this.gate.run(() => this.pg.query<T>(sql, values));
-    return res.rows;
+    return (await this.engine.query({ op: 'query', sql, params: values, tx: false })) as T[];
   }
 
   async exec(script: string): Promise<void> {
     this.enter('exec');
-    await this.gate.run(() => this.pg.exec(script));
+    await this.engine.query({ op: 'exec', sql: script, tx: false });
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     this.enter('transaction');
-    return this.gate.run(() =>
-      this.pg.transaction(async (tx) => {
-        const scope: TxScope = { db: this, open: true };
-        try {
-          return await (txScope ? txScope.run(scope, () => fn(wrapTransaction(tx))) : fn(wrapTransaction(tx)));
-        } finally {
-          // Work the callback left running keeps the scope; it must not be refused after the end.
-          scope.open = false;
-        }
-      }),
-    );
+    return this.txGate.run(async () => {
+      await this.engine.query({ op: 'begin' });
+      const scope: TxScope = { db: this, open: true };
+      const { handle, end } = endingHandle(this.inTransaction);
+      let result: T;
+      try {
+        result = await (txScope ? txScope.run(scope, () => fn(handle)) : fn(handle));
+      } catch (err) {
+        scope.open = false;
+        end();
+        // The callback's error is the one to report; a failed rollback leaves nothing open in the engine either.
+        await this.engine.query({ op: 'end', commit: false }).catch(() => {});
+        throw err;
+      }
+      // Work the callback left running keeps the scope; it must not be refused after the end.
+      scope.open = false;
+      end();
+      await this.engine.query({ op: 'end', commit: true });
+      return result;
+    });
   }
+
+  /** Statements inside the open transaction (txGate is held by it). */
+  private readonly inTransaction: Queryable = {
+    query: async <T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]> =>
+      (await this.engine.query({ op: 'query', sql, params: toDriverParams(params), tx: true })) as T[],
+    exec: async (script: string): Promise<void> => {
+      await this.engine.query({ op: 'exec', sql: script, tx: true });
+    },
+  };
 
   withLock<T>(name: string, fn: () => Promise<T>, wait = true): Promise<T | null> {
     return this.locks.run(name, fn, wait);
@@ -94,59 +102,21 @@ class PgliteDatabase implements Database {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // Let statements already admitted finish before the engine goes away.
+    // Let statements and a transaction already admitted finish before the engine goes away (engine.close drains).
     try {
-      await this.gate.run(() => this.pg.close());
+      await this.txGate.run(() => this.engine.close());
     } finally {
       await this.unlock();
     }
   }
 }
 
-function wrapTransaction(tx: Transaction): Queryable {
-  return {
-    async query<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]> {
-      return (await tx.query<T>(sql, toDriverParams(params))).rows;
-    },
-    async exec(script: string): Promise<void> {
-      await tx.exec(script);
-    },
-  };
-}
-
 /**
  * Embedded metadata is small (repositories, artifact rows): PostgreSQL's default 128 MB of shared buffers inside the
  * WASM heap is memory the process never gets back. Measured: ≈ 90-140 MiB less RSS with these.
- * The WAL is flushed with fsync(): PGlite's build answers fdatasync() without doing anything (see durableFiles).
+ * The WAL is flushed with fsync(): PGlite's build answers fdatasync() without doing anything (see pglite-worker.mjs).
  */
 const EMBEDDED_CONF = ['shared_buffers=16MB', 'wal_buffers=1MB', 'maintenance_work_mem=16MB', 'wal_sync_method=fsync'];
-/** PGlite's own start parameters but `-F` (fsync off): see durableFiles. */
-const DURABLE_START = PGlite.defaultStartParams.filter((p) => p !== '-F');
-
-/** The part of PGlite's Emscripten module used here: the filesystem that maps the data directory onto Node's. */
-interface NodeFsLayer {
-  stream_ops: { fsync?: (stream: { nfd?: number }) => number };
-  tryFSOperation<T>(f: () => T): T;
-}
-
-/**
- * PGlite starts PostgreSQL with fsync off (`-F`), and reaches the data directory through Emscripten's NODEFS, which
- * has no fsync either: a commit reached the disk only when the kernel wrote the page cache back (strace of a generic
- * upload: the blob file and its directory fsynced, the WAL page of the row that names it written and never synced).
- * A crash of the process lost nothing, one of the machine (power, kernel) the last commits: artifacts answered 201
- * and then gone. With fsync on and NODEFS files given a real fsync, a commit returns once its WAL is on disk, as it
- * does in server mode; checkpoints sync the data files. It runs on the main thread, as the rest of PGlite does: an
- * insert took 0.47 ms with its fsync here (50 in a row), one fsync per commit, none for a read.
- */
-function durableFiles(pg: PGlite): void {
-  const nodefs = (pg.Module as unknown as { NODEFS?: NodeFsLayer }).NODEFS;
-  if (!nodefs) throw new Error('this PGlite build has no NODEFS: the embedded database cannot be made durable');
-  nodefs.stream_ops.fsync = (stream) => {
-    // An error becomes the errno PostgreSQL sees, and it stops rather than go on with data that may not be on disk.
-    if (stream.nfd !== undefined) nodefs.tryFSOperation(() => fsyncSync(stream.nfd!));
-    return 0;
-  };
-}
 
 /**
  * Open PGlite on a data directory (created if missing; one process at a time, enforced with
@@ -154,20 +124,13 @@ function durableFiles(pg: PGlite): void {
  * this machine); reopening one ≈0.25 s.
  */
 export async function openPglite(dataDir: string): Promise<Database> {
-  if (dataDir === 'memory://') return new PgliteDatabase(await PGlite.create(dataDir, { parsers, serializers, postgresqlconf: EMBEDDED_CONF }), async () => {});
+  if (dataDir === 'memory://') return new PgliteDatabase(await EngineThread.start({ dir: dataDir, conf: EMBEDDED_CONF, durable: false }), async () => {});
   const dir = dataDir.replace(/\/+$/, '');
   await mkdir(dirname(dir), { recursive: true });
   const unlock = await lockFile(`${dir}.lock`, `the database directory ${dir}`);
   try {
     if (!(await hasDatabase(dir))) await createApart(dir);
-    const pg = await PGlite.create(dir, { parsers, serializers, postgresqlconf: EMBEDDED_CONF, startParams: DURABLE_START });
-    try {
-      durableFiles(pg);
-    } catch (err) {
-      await pg.close();
-      throw err;
-    }
-    return new PgliteDatabase(pg, unlock);
+    return new PgliteDatabase(await EngineThread.start({ dir, conf: EMBEDDED_CONF, durable: true }), unlock);
   } catch (err) {
     await unlock();
     throw err;
@@ -195,7 +158,7 @@ async function createApart(dir: string): Promise<void> {
     child.once('error', reject);
     child.once('close', (code, signal) => (code === 0 ? resolve() : reject(initdbFailure(stderr, code, signal))));
   });
-  // The child wrote it without syncing (see durableFiles): on disk before it is renamed into place.
+  // The child wrote it without syncing (see pglite-worker.mjs): on disk before it is renamed into place.
   await fsyncTree(staging);
   await rm(dir, { recursive: true, force: true });
   await rename(staging, dir);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import postgres from 'postgres';
 import { DatabaseSetupError, sqlState } from './errors.js';
+import { endingHandle } from './tx-handle.js';
 import { OID, serializeJson, toDriverParams, type DriverParam } from './params.js';
 import type { Database, Queryable, SqlParam } from './types.js';
 
@@ -70,7 +71,14 @@ class PostgresDatabase implements Database {
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return (await this.sql.begin((tx) => fn(queryable(tx)))) as T;
+    return (await this.sql.begin(async (tx) => {
+      const { handle, end } = endingHandle(queryable(tx));
+      try {
+        return await fn(handle);
+      } finally {
+        end();
+      }
+    })) as T;
   }
 
   /** A session-level advisory lock on a reserved connection: held by exactly that session, freed with it if it dies. */
