@@ -7,6 +7,8 @@ need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# tinyproxy-bin: the forward proxy of the outgoing-proxy tests, without the package that runs it as a service.
+[ -x /usr/bin/tinyproxy ] || need+=(tinyproxy-bin)
 # Real OCI client and peer registry for the docker tests.
 [ -x /usr/bin/skopeo ] || need+=(skopeo)
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)

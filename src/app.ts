@@ -12,6 +12,7 @@ import { artifactQuery } from './repos/artifact-query.js';
 import { openDatabase } from './db/index.js';
 import type { Database } from './db/types.js';
 import { RemoteEngine } from './engine/remote.js';
+import { describeProxy } from './engine/proxy.js';
 import { UpstreamClient } from './engine/upstream.js';
 import { HttpError, isAbort } from './errors.js';
 import { drainSmallBody } from './http/request-base.js';
@@ -169,6 +170,8 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
       },
     });
     log.info({ port: server.port, engine: server.engine, db: db.driver, cache: cache.driver, storage: store.driver }, 'artifactapi listening');
+    const proxy = describeProxy(config.upstream.proxy);
+    if (proxy) log.info(proxy, 'upstream requests go through an outgoing proxy');
     return {
       config,
       server,

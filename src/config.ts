@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { ProxySelector, ProxyUrlError, type ProxySettings } from './engine/proxy.js';
 import type { EngineName } from './http/types.js';
 import type { S3Config } from './storage/s3-store.js';
 
@@ -25,6 +26,8 @@ export interface AppConfig {
     connectTimeoutMs: number;
     /** Abort an upstream response that sends nothing for this long. */
     idleTimeoutMs: number;
+    /** The outgoing proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), validated. */
+    proxy: ProxySettings;
   };
   hashThreads: number;
   /** V8 options set at start-up (see DEFAULT_V8_FLAGS). */
@@ -51,6 +54,23 @@ function int(env: NodeJS.ProcessEnv, name: string, def: number, min = 0): number
   const v = Number(raw);
   if (!Number.isSafeInteger(v) || v < min) throw new ConfigError(`${name} must be an integer ≥ ${min}, got "${raw}"`);
   return v;
+}
+
+/** curl's names, upper case first (lower case is what most tools write); an empty value means none. */
+function proxySettings(env: NodeJS.ProcessEnv): ProxySettings {
+  const pick = (name: string) => env[name] || env[name.toLowerCase()] || undefined;
+  const settings: ProxySettings = {};
+  for (const [key, name] of [['https', 'HTTPS_PROXY'], ['http', 'HTTP_PROXY'], ['noProxy', 'NO_PROXY']] as const) {
+    const v = pick(name);
+    if (v !== undefined) settings[key] = v;
+  }
+  try {
+    new ProxySelector(settings);
+  } catch (err) {
+    if (err instanceof ProxyUrlError) throw new ConfigError(`HTTPS_PROXY / HTTP_PROXY: ${err.message}`);
+    throw err;
+  }
+  return settings;
 }
 
 function bool(env: NodeJS.ProcessEnv, name: string, def: boolean): boolean {
@@ -124,6 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     upstream: {
       connectTimeoutMs: int(env, 'ARTIFACTAPI_UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1),
       idleTimeoutMs: int(env, 'ARTIFACTAPI_UPSTREAM_IDLE_TIMEOUT_MS', 60_000, 1),
+      proxy: proxySettings(env),
     },
     hashThreads: int(env, 'ARTIFACTAPI_HASH_THREADS', 2, 1),
     v8Flags: v8Flags(env),

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
@@ -13,6 +12,7 @@ import { Http1Client, type Http1ClientOptions, type Http1Response } from '../src
 import { ResponseParseError, ResponseParser, type ResponseHead } from '../src/engine/http1-parser.js';
 import { UpstreamClient } from '../src/engine/upstream.js';
 import { isExclusive } from '../src/util/chunk-pool.js';
+import { HAVE_OPENSSL, selfSignedCert } from './helpers/tls-cert.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -1090,7 +1090,6 @@ describe('Http1Client', () => {
 // HTTPS
 // ---------------------------------------------------------------------------------------------------------------
 
-const HAVE_OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
 if (!HAVE_OPENSSL) console.warn('http1-client.test: SKIPPING the HTTPS tests: the `openssl` CLI is not installed (needed to make a self-signed certificate)');
 
 describe.skipIf(!HAVE_OPENSSL)('Http1Client over TLS', () => {
@@ -1100,14 +1099,9 @@ describe.skipIf(!HAVE_OPENSSL)('Http1Client over TLS', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'h1-tls-'));
-    const r = spawnSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
-      { encoding: 'utf8' },
-    );
-    if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
-    cert = readFileSync(join(dir, 'cert.pem'));
-    const server = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert, keepAliveTimeout: 30_000 }, originHandler);
+    const made = selfSignedCert(dir);
+    cert = made.cert;
+    const server = createHttpsServer({ key: readFileSync(made.keyPath), cert, keepAliveTimeout: 30_000 }, originHandler);
     srv = await listen(server, 'https');
   });
   afterAll(async () => {

@@ -3,6 +3,8 @@ import { Readable } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { markExclusive, POOL_CHUNK, returnChunk, takeChunk } from '../util/chunk-pool.js';
 import { ResponseParser, type ResponseHead } from './http1-parser.js';
+import type { ProxyRoute } from './proxy.js';
+import { openTunnel } from './proxy-tunnel.js';
 
 /**
  * HTTP/1.1 client for upstream downloads, with keep-alive connections per origin.
@@ -30,6 +32,8 @@ export interface Http1ClientOptions {
   maxPerOrigin?: number;
   /** Extra TLS options (a private CA, in tests). */
   tls?: ConnectionOptions;
+  /** The outgoing proxy for a URL, or undefined to connect directly (see proxy.ts). */
+  proxyFor?: (url: URL) => ProxyRoute | undefined;
 }
 
 export interface Http1Request {
@@ -46,29 +50,39 @@ export interface Http1Response {
 
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-/** The request's bytes; names and values are checked (a CR or LF would let a value inject its own header). */
-function serialize(url: URL, req: Http1Request): string {
-  let head = `${req.method} ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
+/**
+ * The request's bytes; names and values are checked (a CR or LF would let a value inject its own header). Through a
+ * proxy, a plain-http request names its whole URL (absolute form) and carries the proxy's credentials; an https one
+ * goes inside a CONNECT tunnel as it would directly.
+ */
+function serialize(url: URL, req: Http1Request, origin: Origin): string {
+  const viaProxy = origin.proxy && !origin.tls ? origin.proxy : undefined;
+  const target = viaProxy ? `${url.protocol}//${url.host}${url.pathname}${url.search}` : `${url.pathname}${url.search}`;
+  let head = `${req.method} ${target} HTTP/1.1\r\nhost: ${url.host}\r\n`;
+  if (viaProxy?.authorization) head += `proxy-authorization: ${viaProxy.authorization}\r\n`;
   for (const [name, value] of Object.entries(req.headers)) {
     if (!HEADER_NAME.test(name) || /[\r\n\0]/.test(value)) throw new TypeError(`invalid request header ${JSON.stringify(name)}`);
-    if (name.toLowerCase() !== 'host') head += `${name}: ${value}\r\n`;
+    const lower = name.toLowerCase();
+    if (lower !== 'host' && lower !== 'proxy-authorization') head += `${name}: ${value}\r\n`;
   }
   return `${head}\r\n`;
 }
 
 interface Origin {
+  /** Connections are pooled by it: the origin, and the proxy they go through. */
   key: string;
   tls: boolean;
   host: string;
   port: number;
+  proxy?: ProxyRoute;
 }
 
-function originOf(url: URL): Origin {
+function originOf(url: URL, proxy: ProxyRoute | undefined): Origin {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`unsupported URL scheme ${url.protocol}`);
   const tls = url.protocol === 'https:';
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port ? Number(url.port) : tls ? 443 : 80;
-  return { key: `${url.protocol}//${url.host}`, tls, host, port };
+  return { key: `${url.protocol}//${url.host}${proxy ? ` via ${proxy.key}` : ''}`, tls, host, port, ...(proxy ? { proxy } : {}) };
 }
 
 /** A response body: bytes copied out of the connection's read buffer into pool chunks. */
@@ -378,8 +392,8 @@ export class Http1Client {
   constructor(readonly opts: Http1ClientOptions) {}
 
   async request(url: URL, req: Http1Request): Promise<Http1Response> {
-    const origin = originOf(url);
-    const bytes = serialize(url, req);
+    const origin = originOf(url, this.opts.proxyFor?.(url));
+    const bytes = serialize(url, req, origin);
     req.signal?.throwIfAborted();
     // A kept-alive connection the server closed meanwhile fails before any byte: try once more on a new one.
     for (let attempt = 0; ; attempt++) {
@@ -463,33 +477,44 @@ export class Http1Client {
     }
   }
 
-  private connect(origin: Origin): Promise<Connection> {
+  private async connect(origin: Origin): Promise<Connection> {
     const conn = new Connection(origin, this);
-    return new Promise<Connection>((resolve, reject) => {
-      const onread = {
-        buffer: () => conn.nextBuffer(),
-        callback: (n: number, buf: Uint8Array) => {
-          conn.onRead(n, buf as Buffer);
-          return true; // pausing goes through socket.pause()
-        },
-      };
-      const base = { host: origin.host, port: origin.port, onread, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 };
-      const socket = origin.tls
-        ? tlsConnect({ ...base, servername: isIP(origin.host) ? undefined : origin.host, ALPNProtocols: ['http/1.1'], ...this.opts.tls })
-        : netConnect(base);
-      const timer = setTimeout(() => socket.destroy(new Error(`connecting to ${origin.key} timed out after ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
-      const onError = (err: Error) => {
-        clearTimeout(timer);
-        reject(err);
-      };
-      socket.once('error', onError);
-      socket.once(origin.tls ? 'secureConnect' : 'connect', () => {
-        clearTimeout(timer);
-        socket.off('error', onError);
-        conn.attach(socket);
-        resolve(conn);
-      });
-    });
+    const onread = {
+      buffer: () => conn.nextBuffer(),
+      callback: (n: number, buf: Uint8Array) => {
+        conn.onRead(n, buf as Buffer);
+        return true; // pausing goes through socket.pause()
+      },
+    };
+    const keep = { noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 };
+    const tlsOptions = { servername: isIP(origin.host) ? undefined : origin.host, ALPNProtocols: ['http/1.1'], ...this.opts.tls };
+    const proxy = origin.proxy;
+    // One deadline for all of it: the connection, a proxy's CONNECT, the TLS handshake.
+    let current: Socket | undefined;
+    const timer = setTimeout(() => current?.destroy(new Error(`connecting to ${origin.key} timed out after ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
+    try {
+      if (!proxy || !origin.tls) {
+        // Direct, or a plain-http request that the proxy forwards: the socket reads straight into the body's chunks.
+        const base = { host: proxy?.host ?? origin.host, port: proxy?.port ?? origin.port, onread, ...keep };
+        current = origin.tls && !proxy ? tlsConnect({ ...base, ...tlsOptions }) : netConnect(base);
+        await established(current, origin.tls ? 'secureConnect' : 'connect');
+      } else {
+        current = netConnect({ host: proxy.host, port: proxy.port, ...keep });
+        await established(current, 'connect');
+        await openTunnel(current, origin.host, origin.port, proxy);
+        // TLS over a socket it is given takes no `onread`: its reads arrive as 'data' (see feedFromData).
+        current = tlsConnect({ socket: current, ...tlsOptions });
+        await established(current, 'secureConnect');
+        feedFromData(current, conn);
+      }
+    } catch (err) {
+      current?.destroy();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    conn.attach(current);
+    return conn;
   }
 
   /** A connection is free for the next request. */
@@ -524,6 +549,35 @@ export class Http1Client {
     this.idle.clear();
     for (const list of this.waiting.values()) for (const w of list.splice(0)) w.resolve(null);
   }
+}
+
+/** Resolves once `socket` emits `event`; rejects if it fails or closes first. */
+function established(socket: Socket, event: 'connect' | 'secureConnect'): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => {
+      socket.off(event, onEvent);
+      socket.off('close', onClose);
+      reject(err);
+    };
+    const onClose = () => onError(new Error('the connection closed while it was being made'));
+    const onEvent = () => {
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      resolve();
+    };
+    socket.once('error', onError);
+    socket.once('close', onClose);
+    socket.once(event, onEvent);
+  });
+}
+
+/**
+ * Hands a socket's 'data' to the connection as reads into its read buffer would arrive: body bytes are copied into
+ * pool chunks that go on when full or at the end of the event-loop turn (a TLS record at a time would otherwise
+ * make a piece of each).
+ */
+function feedFromData(socket: Socket, conn: Connection): void {
+  socket.on('data', (data: Buffer) => conn.onRead(data.length, data));
 }
 
 class RetryOnFreshConnection extends Error {

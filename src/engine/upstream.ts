@@ -1,7 +1,9 @@
 import type { Readable } from 'node:stream';
+import type { ConnectionOptions } from 'node:tls';
 import type { UpstreamConfig } from '../repos/model.js';
 import { readBounded } from '../util/read-bounded.js';
 import { Http1Client, type Http1Response } from './http1-client.js';
+import { ProxySelector, type ProxySettings } from './proxy.js';
 
 export interface UpstreamResponse {
   status: number;
@@ -20,6 +22,10 @@ export interface UpstreamRequest {
 export interface UpstreamOptions {
   connectTimeoutMs: number;
   idleTimeoutMs: number;
+  /** The outgoing proxy; none when absent or empty. */
+  proxy?: ProxySettings;
+  /** Extra TLS options (a private CA, in tests; NODE_EXTRA_CA_CERTS otherwise). */
+  tls?: ConnectionOptions;
 }
 
 /** Redirects followed per request (registries send blobs to a CDN or to pre-signed storage URLs). */
@@ -38,7 +44,15 @@ export class UpstreamClient {
   private readonly tokens: TokenCache;
 
   constructor(opts: UpstreamOptions) {
-    this.http = new Http1Client({ connectTimeoutMs: opts.connectTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs, keepAliveMs: 30_000, maxPerOrigin: 64 });
+    const proxy = new ProxySelector(opts.proxy ?? {});
+    this.http = new Http1Client({
+      connectTimeoutMs: opts.connectTimeoutMs,
+      idleTimeoutMs: opts.idleTimeoutMs,
+      keepAliveMs: 30_000,
+      maxPerOrigin: 64,
+      ...(proxy.enabled ? { proxyFor: (url: URL) => proxy.routeFor(url) } : {}),
+      ...(opts.tls ? { tls: opts.tls } : {}),
+    });
     this.tokens = new TokenCache((url, headers, signal) => this.follow(url, 'GET', headers, signal));
   }
 

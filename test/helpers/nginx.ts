@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './ports.js';
+import { accepts, freePort } from './ports.js';
 
 /** A real static upstream: nginx from apt serving a directory on 127.0.0.1, with an access log to count requests. */
 export interface StaticUpstream {
@@ -24,18 +24,15 @@ export const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 
 async function waitListening(port: number): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'HEAD' });
-      await res.arrayBuffer();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    if (await accepts(port)) return;
+    await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`nginx did not start on port ${port}`);
 }
 
-export async function startNginx(opts: { root?: string; limitRate?: string; basicAuth?: { user: string; password: string } } = {}): Promise<StaticUpstream> {
+export async function startNginx(
+  opts: { root?: string; limitRate?: string; basicAuth?: { user: string; password: string }; tls?: { certPath: string; keyPath: string } } = {},
+): Promise<StaticUpstream> {
   const dir = await mkdtemp(join(tmpdir(), 'aa-nginx-'));
   const root = opts.root ?? join(dir, 'www');
   await mkdir(root, { recursive: true });
@@ -64,7 +61,8 @@ http {
   types { application/json json; text/html html; application/gzip gz tgz; }
   default_type application/octet-stream;
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${opts.tls ? ' ssl' : ''};
+    ${opts.tls ? `ssl_certificate ${opts.tls.certPath}; ssl_certificate_key ${opts.tls.keyPath};` : ''}
     root ${root};
     autoindex on;
     ${opts.limitRate ? `limit_rate ${opts.limitRate};` : ''}
@@ -80,7 +78,7 @@ http {
   };
   await start();
   const upstream: StaticUpstream = {
-    url: `http://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     root,
     port,
     async countRequests(path: string, method = 'GET') {

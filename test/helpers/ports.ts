@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /**
  * A port for a server a test starts as another process (nginx, distribution, Verdaccio): free now, and below the
@@ -16,3 +16,11 @@ export async function freePort(): Promise<number> {
     if (free) return port;
   }
 }
+
+/** Whether something accepts TCP connections on 127.0.0.1:port (a server that speaks no plain HTTP included). */
+export const accepts = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
