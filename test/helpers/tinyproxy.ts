@@ -44,7 +44,11 @@ export async function startTinyproxy(opts: { user?: string; password?: string } 
   proc.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   for (let i = 0; ; i++) {
     if (await accepts(port)) break;
-    if (i > 200 || proc.exitCode !== null) throw new Error(`tinyproxy did not start on port ${port}: ${stderr.trim()}`);
+    if (i > 200 || proc.exitCode !== null) {
+      proc.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+      throw new Error(`tinyproxy did not start on port ${port}: ${stderr.trim()}`);
+    }
     await new Promise((r) => setTimeout(r, 25));
   }
   const auth = opts.user ? `${encodeURIComponent(opts.user)}:${encodeURIComponent(opts.password ?? '')}@` : '';
