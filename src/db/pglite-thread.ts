@@ -5,8 +5,9 @@ import type { EngineError, EngineReply, EngineRequest, EngineStart } from './pgl
 const WORKER = new URL('./pglite-worker.mjs', import.meta.url);
 
 type Pending = { resolve: (rows: Record<string, unknown>[]) => void; reject: (err: Error) => void };
-/** A request without its id: the thread numbers them. */
-type Request = EngineRequest extends infer R ? (R extends EngineRequest ? Omit<R, 'id'> : never) : never;
+/** A request without its id (the thread numbers them), each kind of request on its own. */
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+type Request = WithoutId<EngineRequest>;
 
 /** The error the engine raised, with its SQLSTATE and other fields, and the stack of the call that got it here. */
 function toError(e: EngineError): Error {
@@ -54,7 +55,8 @@ export class EngineThread {
     return thread;
   }
 
-  query(req: Request): Promise<Record<string, unknown>[]> {
+  /** Sends one request; resolves with its rows (empty for all but a query). */
+  request(req: Request): Promise<Record<string, unknown>[]> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     if (this.pending.size === 0) this.worker.ref();
@@ -66,7 +68,7 @@ export class EngineThread {
   async close(): Promise<void> {
     while (this.pending.size > 0 && !this.dead) await new Promise<void>((r) => (this.drained = r));
     try {
-      await this.query({ op: 'close' });
+      await this.request({ op: 'close' });
     } finally {
       await this.worker.terminate();
     }

@@ -54,18 +54,18 @@ class PgliteDatabase implements Database {
   async query<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]> {
     this.enter('query');
     const values = toDriverParams(params);
-    return (await this.engine.query({ op: 'query', sql, params: values, tx: false })) as T[];
+    return (await this.engine.request({ op: 'query', sql, params: values, tx: false })) as T[];
   }
 
   async exec(script: string): Promise<void> {
     this.enter('exec');
-    await this.engine.query({ op: 'exec', sql: script, tx: false });
+    await this.engine.request({ op: 'exec', sql: script, tx: false });
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     this.enter('transaction');
     return this.txGate.run(async () => {
-      await this.engine.query({ op: 'begin' });
+      await this.engine.request({ op: 'begin' });
       const scope: TxScope = { db: this, open: true };
       const { handle, end } = endingHandle(this.inTransaction);
       let result: T;
@@ -75,13 +75,13 @@ class PgliteDatabase implements Database {
         scope.open = false;
         end();
         // The callback's error is the one to report; a failed rollback leaves nothing open in the engine either.
-        await this.engine.query({ op: 'end', commit: false }).catch(() => {});
+        await this.engine.request({ op: 'end', commit: false }).catch(() => {});
         throw err;
       }
       // Work the callback left running keeps the scope; it must not be refused after the end.
       scope.open = false;
       end();
-      await this.engine.query({ op: 'end', commit: true });
+      await this.engine.request({ op: 'end', commit: true });
       return result;
     });
   }
@@ -89,9 +89,9 @@ class PgliteDatabase implements Database {
   /** Statements inside the open transaction (txGate is held by it). */
   private readonly inTransaction: Queryable = {
     query: async <T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]> =>
-      (await this.engine.query({ op: 'query', sql, params: toDriverParams(params), tx: true })) as T[],
+      (await this.engine.request({ op: 'query', sql, params: toDriverParams(params), tx: true })) as T[],
     exec: async (script: string): Promise<void> => {
-      await this.engine.query({ op: 'exec', sql: script, tx: true });
+      await this.engine.request({ op: 'exec', sql: script, tx: true });
     },
   };
 

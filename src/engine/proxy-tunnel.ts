@@ -7,13 +7,6 @@ const MAX_ANSWER = 16 * 1024;
 /** Why a proxy would not open the tunnel, for the repository's error and the log. */
 export class ProxyRefusedError extends Error {
   override name = 'ProxyRefusedError';
-  constructor(
-    message: string,
-    /** The proxy's status, when it answered one. */
-    readonly status?: number,
-  ) {
-    super(message);
-  }
 }
 
 /**
@@ -50,7 +43,7 @@ export function openTunnel(socket: Socket, host: string, port: number, proxy: Pr
       if (code < 200 || code > 299) {
         // 407 is the proxy's own status for this; some (tinyproxy) answer 401.
         const why = code === 407 || code === 401 ? (proxy.authorization ? ' (the user and password in the proxy URL were refused)' : ' (the proxy URL has no user and password)') : '';
-        return finish(new ProxyRefusedError(`the proxy ${proxy.key} refused CONNECT ${authority}: ${code} ${status[2] ?? ''}`.trim() + why, code));
+        return finish(new ProxyRefusedError(`the proxy ${proxy.key} refused CONNECT ${authority}: ${code} ${status[2] ?? ''}`.trim() + why));
       }
       if (got.length > end + 4) return finish(new ProxyRefusedError(`the proxy ${proxy.key} sent bytes after its answer to CONNECT ${authority} before the upstream could speak`));
       finish();
