@@ -8,10 +8,12 @@
 // has slow phases (≈ 0.6–0.8 GiB/s) in which it, and not the CPU, bounds a proxy that writes the blob durably as
 // it passes.
 //   node native-bench/remote-ab.mjs [build dir...]   (default: dist; e.g. a copy of dist/ made before a change)
-//   env: REPS (default 6), MIB (default 512), ENGINE (uws | node, default uws)
+//   env: REPS (default 6), MIB (default 512), ENGINE (uws | node, default uws), MODE (embedded | server, default
+//   embedded: server mode runs each build on the machine's PostgreSQL and Redis with an S3 server), DIRECT=1 (the
+//   upstream's own answer to the same pulls, as a row of its own)
 import { basename, resolve } from 'node:path';
 import { directWriteCeiling } from './lib/ceilings.mjs';
-import { blob, MiB, req } from './lib/http.mjs';
+import { blob, MiB, req, serverTiming } from './lib/http.mjs';
 import { cpuSeconds, median, minorFaults, settle, threadCpuSeconds, watched } from './lib/proc.mjs';
 import { push } from './lib/push.mjs';
 import { startArtifactapi, startDistribution } from './lib/servers.mjs';
@@ -19,6 +21,7 @@ import { startArtifactapi, startDistribution } from './lib/servers.mjs';
 const REPS = Number(process.env.REPS ?? 6);
 const SIZE = Number(process.env.MIB ?? 512);
 const engine = process.env.ENGINE ?? 'uws';
+const mode = process.env.MODE ?? 'embedded';
 const builds = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['dist'];
 
 const diskRate = async () => {
@@ -32,9 +35,9 @@ const servers = [upstream];
 try {
   const proxy = await startDistribution({ proxyOf: upUrl });
   servers.push(proxy);
-  const proxies = [{ ...proxy, name: 'distribution (proxy)', prefix: '/v2/b/up' }];
+  const proxies = [{ ...proxy, name: 'distribution (proxy)', prefix: '/v2/b/up' }, ...(process.env.DIRECT ? [{ ...upstream, name: 'upstream itself', prefix: '/v2/b/up' }] : [])];
   for (const [i, build] of builds.entries()) {
-    const s = await startArtifactapi({ engine, label: `${i + 1}: ${basename(resolve(build))}`, build: resolve(build) });
+    const s = await startArtifactapi({ engine, mode, label: `${i + 1}: ${basename(resolve(build))}`, build: resolve(build) });
     servers.push(s);
     await s.createRepo({ name: 'hub', package_type: 'docker', repo_type: 'remote', upstream: { url: upUrl } });
     proxies.push({ ...s, prefix: '/v2/hub/b/up' });
@@ -56,7 +59,7 @@ try {
   }
   const pids = servers.flatMap((s) => [s.pid, ...(s.helperPids ?? [])]);
   const results = new Map(proxies.map((p) => [p.name, []]));
-  console.log('rep | server | MiB/s | first byte ms | CPU s | busiest threads s | machine busy % | minor faults | upstream CPU s | CPU s after the pull | upstream CPU s after | ms some task waited for I/O');
+  console.log('rep | server | MiB/s | first byte ms (the upstream\'s answer) | CPU s | busiest threads s | machine busy % | minor faults | upstream CPU s | CPU s after the pull | upstream CPU s after | ms some task waited for I/O');
   // Every pull starts on idle servers: the warm-up's are here, each pull's own after it (see below).
   await settle(pids);
   for (let rep = 0; rep < REPS; rep++) {
@@ -72,9 +75,9 @@ try {
       // What the proxy (and the upstream for it) still does once its client has the last byte: storing the blob, for
       // a proxy that defers it.
       await settle(pids);
-      const r = { mibs: SIZE / (w.value.ms / 1000), ttfb: w.value.ttfb, cpu: w.cpu, busiest, busy: w.machineBusy, faults: minorFaults(p.pid) - faults0, up: up1 - up0, after: cpuSeconds(p.pid) - after0, upAfter: cpuSeconds(upstream.pid) - up1, io: w.ioWaitMs ?? NaN };
+      const r = { mibs: SIZE / (w.value.ms / 1000), ttfb: w.value.ttfb, upstreamMs: serverTiming(w.value.headers['server-timing']).upstream, cpu: w.cpu, busiest, busy: w.machineBusy, faults: minorFaults(p.pid) - faults0, up: up1 - up0, after: cpuSeconds(p.pid) - after0, upAfter: cpuSeconds(upstream.pid) - up1, io: w.ioWaitMs ?? NaN };
       results.get(p.name).push(r);
-      console.log(`${rep} | ${p.name} | ${r.mibs.toFixed(0)} | ${r.ttfb.toFixed(1)} | ${r.cpu.toFixed(2)} | ${busiest.map((x) => x.toFixed(2)).join(', ')} | ${r.busy.toFixed(1)} | ${r.faults} | ${r.up.toFixed(2)} | ${r.after.toFixed(2)} | ${r.upAfter.toFixed(2)} | ${r.io.toFixed(0)}`);
+      console.log(`${rep} | ${p.name} | ${r.mibs.toFixed(0)} | ${r.ttfb.toFixed(1)}${r.upstreamMs === undefined ? '' : ` (${r.upstreamMs.toFixed(1)})`} | ${r.cpu.toFixed(2)} | ${busiest.map((x) => x.toFixed(2)).join(', ')} | ${r.busy.toFixed(1)} | ${r.faults} | ${r.up.toFixed(2)} | ${r.after.toFixed(2)} | ${r.upAfter.toFixed(2)} | ${r.io.toFixed(0)}`);
     }
   }
   const diskAfter = await diskRate();

@@ -56,6 +56,19 @@ export class PartCutter {
     }
   }
 
+  /**
+   * Uploads the next `n` bytes as one part, which `fill` reads straight into a part buffer (no copy). Nothing may be
+   * pending from write().
+   */
+  async fillPart(n: number, fill: (into: Buffer) => Promise<void>): Promise<void> {
+    this.throwIfFailed();
+    if (this.len > 0) throw new Error('fillPart after a partial write');
+    const buf = (this.cur ??= await this.freeBuffer());
+    await fill(buf.subarray(0, n));
+    this.len = n;
+    this.ship();
+  }
+
   /** Uploads the pending bytes as the next part (of any size: the last part, or an empty one when S3 needs one). */
   ship(): void {
     const buf = this.cur;
