@@ -78,6 +78,7 @@ export async function startApp(config: AppConfig, opts: { log?: Logger; store?: 
 
     const metrics = new Metrics();
     closers.push(metrics.watchEventLoop());
+    metrics.watchHasher(() => hasher.stats().streams);
     const formats = new FormatRegistry();
     const auth = new Auth(db, log);
     await auth.init(config.adminToken, config.dataDir);

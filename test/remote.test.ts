@@ -6,6 +6,7 @@ import type { BlobStore } from '../src/storage/types.js';
 import { DRIVER_SETS, ENGINES, startTestApp, type TestApp } from './helpers/app.js';
 import { hashGet, raw, sha256hex } from './helpers/http.js';
 import { startNginx, type StaticUpstream } from './helpers/nginx.js';
+import { freePort } from './helpers/ports.js';
 import { serverModeAvailable } from './helpers/services.js';
 
 /** A store that counts blob reads, to prove HEAD never opens a blob. */
@@ -114,6 +115,20 @@ describe.each(matrix)('remote generic repository [$engine, $drivers.name]', ({ e
     expect((await raw(t.url, 'GET', '/remote/missing.bin')).status).toBe(404);
     expect((await raw(t.url, 'HEAD', '/remote/missing.bin')).status).toBe(404);
     expect(await up.countRequests('/missing.bin')).toBe(1);
+  });
+
+  it.skipIf(skip)('a cold GET answered 404, or whose upstream is down, leaves no hash task open', async () => {
+    // The hash stream is made while the upstream answers; an answer without a body to hash must release it.
+    expect((await raw(t.url, 'GET', '/remote/not-there.bin')).status).toBe(404);
+    await t.createRepo({ name: 'remote-down', package_type: 'generic', repo_type: 'remote', upstream: { url: `http://127.0.0.1:${await freePort()}` } });
+    expect((await raw(t.url, 'GET', '/remote-down/any.bin')).status).toBe(502);
+    const openTasks = async () => Number(/^artifactapi_hash_tasks (\d+)$/m.exec((await raw(t.url, 'GET', '/metrics')).body.toString())?.[1]);
+    let n = await openTasks();
+    for (let i = 0; i < 100 && n !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      n = await openTasks();
+    }
+    expect(n).toBe(0);
   });
 
   it.skipIf(skip)('blocklisted paths answer 403 to GET and HEAD and never reach the upstream', async () => {

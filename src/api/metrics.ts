@@ -72,6 +72,13 @@ export class Metrics {
   readonly downloadsInFlight = new Counter('artifactapi_remote_downloads_in_flight', 'Upstream downloads currently streaming', 'gauge');
   readonly eventLoopDelay = new Histogram('nodejs_eventloop_delay_seconds', `How late a ${PROBE_MS} ms timer fired: time the event loop was blocked (every request of this process waited meanwhile)`, [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
 
+  private hashTasks: (() => number) | undefined;
+
+  /** Reports the hasher's open tasks (streams, held upload states) with every scrape: one that only grows leaks. */
+  watchHasher(openTasks: () => number): void {
+    this.hashTasks = openTasks;
+  }
+
   /**
    * Samples the event loop's delay until the returned function is called. A synchronous wait on the loop (the
    * embedded database's fsync, a long computation) stalls every transfer of the process; this says how often and
@@ -100,6 +107,7 @@ export class Metrics {
       this.uploadsInFlight.render(),
       this.downloadsInFlight.render(),
       this.eventLoopDelay.render(),
+      this.hashTasks ? `# HELP artifactapi_hash_tasks Hash tasks open in the worker pool (streams, held upload states)\n# TYPE artifactapi_hash_tasks gauge\nartifactapi_hash_tasks ${this.hashTasks()}\n` : '',
       `# HELP process_resident_memory_bytes Resident memory size in bytes\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes ${mem.rss}\n`,
     ].join('');
   }
