@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import type { UpstreamConfig } from '../repos/model.js';
@@ -88,7 +89,7 @@ export class UpstreamClient {
     // The repository's credentials are for its upstream: a URL an index names on another host (a CDN, a
     // pre-signed storage URL, someone else's server) never sees them, nor does a token realm that host names.
     const credentials = sameOrigin(url, up.url) ? this.authHeaders(up) : {};
-    const cachedToken = this.tokens.lookup(url);
+    const cachedToken = this.tokens.lookup(url, credentials);
     let res = await send(cachedToken ? { authorization: `Bearer ${cachedToken}` } : credentials);
     // Registries answer 401 with a Bearer challenge: fetch a token from its realm (with our credentials, if any)
     // and try once more. Tokens are cached per realm/service/scope until they expire.
@@ -129,29 +130,35 @@ export function parseBearerChallenge(h: string | undefined): BearerChallenge | n
   return { realm: params.realm, service: params.service, scope: params.scope };
 }
 
-/** Registry bearer tokens, shared by every request to the same realm/service/scope until they expire. */
+/**
+ * Registry bearer tokens, shared by every request to the same realm/service/scope with the same credentials until
+ * they expire. A token carries the access of the credentials it was issued for: two remotes of one registry with
+ * different credentials (or one with none) must never use each other's, or a remote without access to a private
+ * image would pull it with another's token.
+ */
 class TokenCache {
   private readonly byScope = new Map<string, { token: string; expires: number }>();
-  /** The scope a URL last needed, so later requests send the token without a 401 round trip. */
+  /** The scope a URL last needed (per credentials), so later requests send the token without a 401 round trip. */
   private readonly scopeOfPrefix = new Map<string, string>();
 
   constructor(private readonly get: (url: string, headers: Record<string, string>, signal?: AbortSignal) => Promise<Http1Response>) {}
 
-  private prefix(url: string): string {
-    return url.replace(/\/(manifests|blobs|tags)\/.*$/, '');
+  private prefix(url: string, auth: Record<string, string>): string {
+    return `${identity(auth)} ${url.replace(/\/(manifests|blobs|tags)\/.*$/, '')}`;
   }
 
-  lookup(url: string): string | undefined {
-    const key = this.scopeOfPrefix.get(this.prefix(url));
+  /** The cached token for `url` with these credentials (the repository's, or none). */
+  lookup(url: string, auth: Record<string, string>): string | undefined {
+    const key = this.scopeOfPrefix.get(this.prefix(url, auth));
     const hit = key ? this.byScope.get(key) : undefined;
     return hit && hit.expires > Date.now() ? hit.token : undefined;
   }
 
   async fetch(c: BearerChallenge, url: string, auth: Record<string, string>, signal?: AbortSignal): Promise<string> {
-    const key = `${c.realm} ${c.service ?? ''} ${c.scope ?? ''}`;
+    const key = `${identity(auth)} ${c.realm} ${c.service ?? ''} ${c.scope ?? ''}`;
     const hit = this.byScope.get(key);
     if (hit && hit.expires > Date.now()) {
-      this.scopeOfPrefix.set(this.prefix(url), key);
+      this.scopeOfPrefix.set(this.prefix(url, auth), key);
       return hit.token;
     }
     const u = new URL(c.realm);
@@ -164,9 +171,15 @@ class TokenCache {
     // Renew a little early; registries default to 60 s when they do not say.
     const ttl = Math.max(10, (body.expires_in ?? 60) - 10) * 1000;
     this.byScope.set(key, { token, expires: Date.now() + ttl });
-    this.scopeOfPrefix.set(this.prefix(url), key);
+    this.scopeOfPrefix.set(this.prefix(url, auth), key);
     return token;
   }
+}
+
+/** Whose token it is: a digest of the credentials sent to the realm (never the credentials themselves), or anonymous. */
+function identity(auth: Record<string, string>): string {
+  const a = auth.authorization;
+  return a ? createHash('sha256').update(a).digest('base64url') : 'anonymous';
 }
 
 interface TokenResponse {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,19 +16,21 @@ export interface Distribution {
 
 export const DISTRIBUTION_BIN = process.env.DISTRIBUTION_BIN ?? '/usr/bin/docker-registry';
 
-export async function startDistribution(): Promise<Distribution> {
-  const dir = await mkdtemp(join(tmpdir(), 'aa-distribution-'));
+/**
+ * Runs distribution in `dir` with `config` (YAML after its storage and address, which this sets) on a free port,
+ * once it answers; `stop` ends it and removes `dir`.
+ */
+export async function runDistribution(dir: string, config: string): Promise<{ url: string; port: number; log: string; stop(): Promise<void> }> {
   const port = await freePort();
   const log = join(dir, 'registry.log');
   await writeFile(
     join(dir, 'config.yml'),
     `version: 0.1
-log: { level: info, formatter: json, accesslog: { disabled: false } }
 storage: { filesystem: { rootdirectory: ${join(dir, 'data')} }, delete: { enabled: true } }
 http: { addr: 127.0.0.1:${port} }
+${config}
 `,
   );
-  const { openSync } = await import('node:fs');
   const out = openSync(log, 'a');
   const proc: ChildProcess = spawn(DISTRIBUTION_BIN, ['serve', join(dir, 'config.yml')], { stdio: ['ignore', out, out] });
   const url = `http://127.0.0.1:${port}`;
@@ -42,12 +45,8 @@ http: { addr: 127.0.0.1:${port} }
   }
   return {
     url,
-    host: `127.0.0.1:${port}`,
-    async countRequests(method, pathPrefix) {
-      await new Promise((r) => setTimeout(r, 100));
-      const text = await readFile(log, 'utf8');
-      return text.split('\n').filter((l) => l.includes(`"${method} ${pathPrefix}`)).length;
-    },
+    port,
+    log,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) {
         await new Promise<void>((resolve) => {
@@ -57,5 +56,20 @@ http: { addr: 127.0.0.1:${port} }
       }
       await rm(dir, { recursive: true, force: true });
     },
+  };
+}
+
+export async function startDistribution(): Promise<Distribution> {
+  const dir = await mkdtemp(join(tmpdir(), 'aa-distribution-'));
+  const reg = await runDistribution(dir, 'log: { level: info, formatter: json, accesslog: { disabled: false } }');
+  return {
+    url: reg.url,
+    host: `127.0.0.1:${reg.port}`,
+    async countRequests(method, pathPrefix) {
+      await new Promise((r) => setTimeout(r, 100));
+      const text = await readFile(reg.log, 'utf8');
+      return text.split('\n').filter((l) => l.includes(`"${method} ${pathPrefix}`)).length;
+    },
+    stop: reg.stop,
   };
 }
