@@ -156,20 +156,46 @@ describe.skipIf(!HAVE_TINYPROXY || !HAVE_OPENSSL)('upstream requests through a r
 
 describe.skipIf(!HAVE_TINYPROXY)('a remote repository behind the outgoing proxy (HTTP_PROXY in the server’s environment)', () => {
   let proxy: ForwardProxy;
+  let own: ForwardProxy;
   let upstream: StaticUpstream;
   let t: TestApp;
 
   beforeAll(async () => {
     proxy = await startTinyproxy();
+    own = await startTinyproxy({ user: 'team', password: 'p4ss' });
     upstream = await startNginx();
     await writeFile(join(upstream.root, 'tool-1.0.tar.gz'), 'a release');
     t = await startTestApp({ engine: 'uws', drivers: DRIVER_SETS[0]!, env: { HTTP_PROXY: proxy.url } });
     await t.createRepo({ name: 'proxied', package_type: 'generic', repo_type: 'remote', upstream: { url: upstream.url } });
+    await t.createRepo({ name: 'own-proxy', package_type: 'generic', repo_type: 'remote', upstream: { url: upstream.url, proxy: own.url } });
+    await t.createRepo({ name: 'direct', package_type: 'generic', repo_type: 'remote', upstream: { url: upstream.url, proxy: 'none' } });
   });
   afterAll(async () => {
     await t?.stop();
     await proxy?.stop();
+    await own?.stop();
     await upstream?.stop();
+  });
+
+  it('a repository’s own proxy carries its requests (with its credentials), and `none` goes direct', async () => {
+    const before = (await proxy.requests()).length;
+    expect((await raw(t.url, 'GET', '/own-proxy/tool-1.0.tar.gz')).body.toString()).toBe('a release');
+    expect((await raw(t.url, 'GET', '/direct/tool-1.0.tar.gz')).body.toString()).toBe('a release');
+    expect(await own.requests()).toEqual([`GET ${upstream.url}/tool-1.0.tar.gz HTTP/1.1`]);
+    expect((await proxy.requests()).slice(before)).toEqual([]);
+    expect(await upstream.countRequests('/tool-1.0.tar.gz')).toBeGreaterThanOrEqual(2);
+  });
+
+  it('the repository’s JSON names its proxy without the credentials; a proxy that cannot be used is a 400', async () => {
+    const shown = (await raw(t.url, 'GET', '/api/v2/repositories/own-proxy', { headers: t.auth })).json();
+    expect(shown.upstream.proxy).toBe(`http://127.0.0.1:${own.port}`);
+    expect(JSON.stringify(shown)).not.toContain('p4ss');
+    const bad = await raw(t.url, 'POST', '/api/v2/repositories', {
+      headers: { ...t.auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'socks', package_type: 'generic', repo_type: 'remote', upstream: { url: upstream.url, proxy: 'socks5://127.0.0.1:1080' } }),
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json().error).toMatchObject({ code: 'INVALID_REPOSITORY', detail: { field: 'upstream.proxy' } });
   });
 
   it('fetches through the proxy once, then serves from its cache', async () => {

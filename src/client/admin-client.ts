@@ -6,7 +6,7 @@ export interface RepositoryJson {
   name: string;
   package_type: string;
   repo_type: 'remote' | 'local' | 'virtual';
-  upstream: { url: string; username?: string; has_credentials: boolean } | null;
+  upstream: { url: string; username?: string; has_credentials: boolean; proxy?: string } | null;
   members: string[];
   settings: Record<string, unknown>;
   origin: 'api' | 'config';

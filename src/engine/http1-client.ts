@@ -40,6 +40,8 @@ export interface Http1Request {
   method: 'GET' | 'HEAD';
   headers: Record<string, string>;
   signal?: AbortSignal;
+  /** The proxy for this request, null for none; absent: the client's own choice (`proxyFor`). */
+  via?: ProxyRoute | null;
 }
 
 export interface Http1Response {
@@ -392,7 +394,7 @@ export class Http1Client {
   constructor(readonly opts: Http1ClientOptions) {}
 
   async request(url: URL, req: Http1Request): Promise<Http1Response> {
-    const origin = originOf(url, this.opts.proxyFor?.(url));
+    const origin = originOf(url, req.via !== undefined ? (req.via ?? undefined) : this.opts.proxyFor?.(url));
     const bytes = serialize(url, req, origin);
     req.signal?.throwIfAborted();
     // A kept-alive connection the server closed meanwhile fails before any byte: try once more on a new one.

@@ -21,6 +21,9 @@ export interface ProxyRoute {
   key: string;
 }
 
+/** A repository's `upstream.proxy` that means: connect directly, whatever the server's proxy settings. */
+export const NO_PROXY = 'none';
+
 /** Thrown for a proxy URL that cannot be used; the caller turns it into a configuration error. */
 export class ProxyUrlError extends Error {
   override name = 'ProxyUrlError';

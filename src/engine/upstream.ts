@@ -4,7 +4,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { UpstreamConfig } from '../repos/model.js';
 import { readBounded } from '../util/read-bounded.js';
 import { Http1Client, type Http1Response } from './http1-client.js';
-import { ProxySelector, type ProxySettings } from './proxy.js';
+import { NO_PROXY, parseProxyUrl, ProxySelector, type ProxyRoute, type ProxySettings } from './proxy.js';
 
 export interface UpstreamResponse {
   status: number;
@@ -43,6 +43,8 @@ const MAX_TOKEN_RESPONSE = 1024 * 1024;
 export class UpstreamClient {
   private readonly http: Http1Client;
   private readonly tokens: TokenCache;
+  /** Repositories' own proxies, parsed once per URL. */
+  private readonly routes = new Map<string, ProxyRoute>();
 
   constructor(opts: UpstreamOptions) {
     const proxy = new ProxySelector(opts.proxy ?? {});
@@ -54,7 +56,16 @@ export class UpstreamClient {
       ...(proxy.enabled ? { proxyFor: (url: URL) => proxy.routeFor(url) } : {}),
       ...(opts.tls ? { tls: opts.tls } : {}),
     });
-    this.tokens = new TokenCache((url, headers, signal) => this.follow(url, 'GET', headers, signal));
+    this.tokens = new TokenCache((url, headers, signal, via) => this.follow(url, 'GET', headers, signal, via));
+  }
+
+  /** The proxy a repository's requests go through: its own (or none), else undefined for the server's. */
+  private viaFor(up: UpstreamConfig): ProxyRoute | null | undefined {
+    if (up.proxy === undefined) return undefined;
+    if (up.proxy === NO_PROXY) return null;
+    let route = this.routes.get(up.proxy);
+    if (!route) this.routes.set(up.proxy, (route = parseProxyUrl(up.proxy)));
+    return route;
   }
 
   authHeaders(up: UpstreamConfig): Record<string, string> {
@@ -69,11 +80,11 @@ export class UpstreamClient {
    * A request that follows redirects. Authorization goes only where it was meant: a redirect to another origin
    * (a CDN, a pre-signed storage URL) is followed without it.
    */
-  private async follow(url: string, method: 'GET' | 'HEAD', headers: Record<string, string>, signal?: AbortSignal): Promise<Http1Response> {
+  private async follow(url: string, method: 'GET' | 'HEAD', headers: Record<string, string>, signal?: AbortSignal, via?: ProxyRoute | null): Promise<Http1Response> {
     let target = new URL(url);
     let h = headers;
     for (let hop = 0; ; hop++) {
-      const res = await this.http.request(target, { method, headers: h, signal });
+      const res = await this.http.request(target, { method, headers: h, signal, ...(via !== undefined ? { via } : {}) });
       const location = res.headers.location;
       if (!REDIRECTS.has(res.status) || location === undefined || hop === MAX_REDIRECTS) return res;
       res.body.resume();
@@ -85,7 +96,8 @@ export class UpstreamClient {
 
   async fetch(up: UpstreamConfig, url: string, req: UpstreamRequest = {}): Promise<UpstreamResponse> {
     const t0 = performance.now();
-    const send = (auth: Record<string, string>) => this.follow(url, req.method ?? 'GET', { 'user-agent': 'artifactapi', ...auth, ...req.headers }, req.signal);
+    const via = this.viaFor(up);
+    const send = (auth: Record<string, string>) => this.follow(url, req.method ?? 'GET', { 'user-agent': 'artifactapi', ...auth, ...req.headers }, req.signal, via);
     // The repository's credentials are for its upstream: a URL an index names on another host (a CDN, a
     // pre-signed storage URL, someone else's server) never sees them, nor does a token realm that host names.
     const credentials = sameOrigin(url, up.url) ? this.authHeaders(up) : {};
@@ -96,7 +108,7 @@ export class UpstreamClient {
     const challenge = res.status === 401 ? parseBearerChallenge(res.headers['www-authenticate']) : null;
     if (challenge) {
       res.body.resume();
-      const token = await this.tokens.fetch(challenge, url, credentials, req.signal);
+      const token = await this.tokens.fetch(challenge, url, credentials, req.signal, via);
       res = await send({ authorization: `Bearer ${token}` });
     }
     return { status: res.status, headers: res.headers, body: res.body, ms: performance.now() - t0 };
@@ -141,7 +153,7 @@ class TokenCache {
   /** The scope a URL last needed (per credentials), so later requests send the token without a 401 round trip. */
   private readonly scopeOfPrefix = new Map<string, string>();
 
-  constructor(private readonly get: (url: string, headers: Record<string, string>, signal?: AbortSignal) => Promise<Http1Response>) {}
+  constructor(private readonly get: (url: string, headers: Record<string, string>, signal?: AbortSignal, via?: ProxyRoute | null) => Promise<Http1Response>) {}
 
   private prefix(url: string, auth: Record<string, string>): string {
     return `${identity(auth)} ${url.replace(/\/(manifests|blobs|tags)\/.*$/, '')}`;
@@ -154,7 +166,7 @@ class TokenCache {
     return hit && hit.expires > Date.now() ? hit.token : undefined;
   }
 
-  async fetch(c: BearerChallenge, url: string, auth: Record<string, string>, signal?: AbortSignal): Promise<string> {
+  async fetch(c: BearerChallenge, url: string, auth: Record<string, string>, signal?: AbortSignal, via?: ProxyRoute | null): Promise<string> {
     const key = `${identity(auth)} ${c.realm} ${c.service ?? ''} ${c.scope ?? ''}`;
     const hit = this.byScope.get(key);
     if (hit && hit.expires > Date.now()) {
@@ -164,7 +176,7 @@ class TokenCache {
     const u = new URL(c.realm);
     if (c.service) u.searchParams.set('service', c.service);
     if (c.scope) u.searchParams.set('scope', c.scope);
-    const res = await this.get(u.href, { 'user-agent': 'artifactapi', ...auth }, signal);
+    const res = await this.get(u.href, { 'user-agent': 'artifactapi', ...auth }, signal, via);
     const body = parseTokenResponse(await readBounded(res.body, MAX_TOKEN_RESPONSE, () => new Error('token response too large')).catch(() => null));
     const token = body.token ?? body.access_token;
     if (res.status !== 200 || !token) throw new Error(`token endpoint ${u.origin}${u.pathname} answered ${res.status}`);

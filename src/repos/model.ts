@@ -1,3 +1,4 @@
+import { NO_PROXY, parseProxyUrl, ProxyUrlError } from '../engine/proxy.js';
 import { badRequest } from '../errors.js';
 
 export type RepoType = 'remote' | 'local' | 'virtual';
@@ -12,6 +13,11 @@ export interface UpstreamConfig {
   password?: string;
   /** Bearer token sent as-is. */
   token?: string;
+  /**
+   * The outgoing proxy for this repository's upstream requests (redirects and token realms included):
+   * `http://[user:password@]host:port`, or `none` to connect directly. Absent: the server's HTTPS_PROXY/HTTP_PROXY.
+   */
+  proxy?: string;
 }
 
 /** Per-repository behaviour; every field optional with the documented default. */
@@ -93,7 +99,7 @@ export function validateRepoName(name: unknown): string {
 
 function validateUpstream(v: unknown): UpstreamConfig {
   if (!isObj(v)) fail('upstream', 'must be an object with a url');
-  const { url, username, password, token } = v;
+  const { url, username, password, token, proxy } = v;
   if (typeof url !== 'string') fail('upstream.url', 'is required');
   let parsed: URL;
   try {
@@ -103,13 +109,24 @@ function validateUpstream(v: unknown): UpstreamConfig {
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') fail('upstream.url', 'must be http or https');
   if (parsed.username || parsed.password) fail('upstream.url', 'put credentials in upstream.username/password, not in the URL');
-  for (const [k, val] of Object.entries({ username, password, token })) {
+  for (const [k, val] of Object.entries({ username, password, token, proxy })) {
     if (val !== undefined && val !== null && typeof val !== 'string') fail(`upstream.${k}`, 'must be a string');
   }
   const out: UpstreamConfig = { url: parsed.toString().replace(/\/+$/, '') };
   if (typeof username === 'string') out.username = username;
   if (typeof password === 'string') out.password = password;
   if (typeof token === 'string') out.token = token;
+  if (typeof proxy === 'string') {
+    if (proxy !== NO_PROXY) {
+      try {
+        parseProxyUrl(proxy);
+      } catch (err) {
+        if (err instanceof ProxyUrlError) fail('upstream.proxy', `${err.message} (or "${NO_PROXY}" to connect directly)`);
+        throw err;
+      }
+    }
+    out.proxy = proxy;
+  }
   return out;
 }
 
@@ -209,7 +226,13 @@ export function repoToJson(r: Repository): Record<string, unknown> {
     package_type: r.packageType,
     repo_type: r.repoType,
     upstream: r.upstream
-      ? { url: r.upstream.url, ...(r.upstream.username ? { username: r.upstream.username } : {}), has_credentials: Boolean(r.upstream.password || r.upstream.token) }
+      ? {
+          url: r.upstream.url,
+          ...(r.upstream.username ? { username: r.upstream.username } : {}),
+          has_credentials: Boolean(r.upstream.password || r.upstream.token),
+          // The proxy's host and port, never its credentials.
+          ...(r.upstream.proxy ? { proxy: r.upstream.proxy === NO_PROXY ? NO_PROXY : `http://${parseProxyUrl(r.upstream.proxy).key}` } : {}),
+        }
       : null,
     members: r.members,
     settings: r.settings,
