@@ -38,7 +38,7 @@ describe.skipIf(!HAVE_OPENSSL)('remote docker repositories on a registry with to
   it("a remote without credentials asks for its own token and is refused: it never uses another remote's", async () => {
     const r = await raw(t.url, 'GET', `/v2/hub-anon/team/private/blobs/${secondDigest}`);
     expect(r.status).toBe(502);
-    expect(r.json().errors[0]).toMatchObject({ message: 'upstream answered 401', detail: { status: 401 } });
+    expect(r.json().errors[0]).toMatchObject({ code: 'UNKNOWN', message: 'upstream answered 401', detail: { status: 401 } });
     expect(reg.tokenRequests('')).toBe(1);
   });
 

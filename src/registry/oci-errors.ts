@@ -42,8 +42,18 @@ const MAP: Record<string, OciCode> = {
   METHOD_NOT_ALLOWED: 'UNSUPPORTED',
 };
 
+/**
+ * The code of a server-side failure with no OCI equivalent (an upstream that failed, storage that is down): the
+ * codes distribution answers then (`errcode.ErrorCodeUnavailable`, `errcode.ErrorCodeUnknown`). Not UNSUPPORTED,
+ * which tells the client the operation itself is not supported.
+ */
+function serverSideCode(status: number): string {
+  return status === 503 ? 'UNAVAILABLE' : 'UNKNOWN';
+}
+
 /** The body of an OCI error response: `{"errors":[{code,message,detail}]}`. */
 export function ociBody(err: HttpError): { errors: Array<{ code: string; message: string; detail?: unknown }> } {
-  const code = err.code in OCI_STATUS ? err.code : (MAP[err.code] ?? (err.status === 404 ? 'NAME_UNKNOWN' : 'UNSUPPORTED'));
+  const fallback = err.status >= 500 ? serverSideCode(err.status) : err.status === 404 ? 'NAME_UNKNOWN' : 'UNSUPPORTED';
+  const code = err.code in OCI_STATUS ? err.code : (MAP[err.code] ?? fallback);
   return { errors: [{ code, message: err.message, ...(err.detail !== undefined ? { detail: err.detail } : {}) }] };
 }
