@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
+import { terminate } from './processes.js';
 
 /** CNCF distribution (Debian's docker-registry) on 127.0.0.1: the real upstream for remote docker repositories. */
 export interface Distribution {
@@ -48,12 +49,7 @@ ${config}
     port,
     log,
     async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        await new Promise<void>((resolve) => {
-          proc.once('exit', () => resolve());
-          proc.kill('SIGTERM');
-        });
-      }
+      await terminate(proc);
       await rm(dir, { recursive: true, force: true });
     },
   };

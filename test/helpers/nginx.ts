@@ -3,6 +3,7 @@ import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { accepts, freePort } from './ports.js';
+import { terminate } from './processes.js';
 
 /** A real static upstream: nginx from apt serving a directory on 127.0.0.1, with an access log to count requests. */
 export interface StaticUpstream {
@@ -87,12 +88,7 @@ http {
       return text.split('\n').filter((l) => l.includes(`"${method} ${path} HTTP`)).length;
     },
     async halt() {
-      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-      const p = proc;
-      await new Promise<void>((resolve) => {
-        p.once('exit', () => resolve());
-        p.kill('SIGTERM');
-      });
+      if (proc) await terminate(proc);
     },
     async stop() {
       await upstream.halt();

@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { accepts, freePort } from './ports.js';
+import { terminate } from './processes.js';
 
 export const TINYPROXY = '/usr/bin/tinyproxy';
 export const HAVE_TINYPROXY = existsSync(TINYPROXY);
@@ -60,12 +61,7 @@ export async function startTinyproxy(opts: { user?: string; password?: string } 
       return [...text.matchAll(/Request \(file descriptor \d+\): (.+)$/gm)].map((m) => m[1]!.trim());
     },
     async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        await new Promise<void>((resolve) => {
-          proc.once('exit', () => resolve());
-          proc.kill('SIGTERM');
-        });
-      }
+      await terminate(proc);
       await rm(dir, { recursive: true, force: true });
     },
   };
