@@ -250,7 +250,6 @@ export class RemoteEngine {
     let res: UpstreamResponse;
     let target: UpstreamTarget | null;
     let hashing: Promise<HashingStream> | undefined;
-    const discard = () => void hashing?.then((h) => h.destroy(), () => {});
     try {
       const headers = this.forwardHeaders(fmt, path, req);
       target = await this.locate(fmt, ctx, path);
@@ -278,12 +277,13 @@ export class RemoteEngine {
         res = await asked;
       }
     } catch (err) {
-      discard();
+      release(hashing);
       finish();
       throw err;
     }
     try {
-      if (res.status !== 200) discard();
+      // Every answer but a 200 ends here (returned or thrown), with no body to hash.
+      if (res.status !== 200) release(hashing);
       if (res.status === 304 && cached) {
         res.body.resume();
         const row = await upsertArtifact(this.d.db, { ...cached, expiresAt: new Date(Date.now() + this.ttlSeconds(repo) * 1000), fetchedAt: new Date() });
@@ -304,7 +304,6 @@ export class RemoteEngine {
         throw badGateway(`upstream answered ${res.status}`, { status: res.status });
       }
     } catch (err) {
-      discard();
       finish();
       throw err;
     }
@@ -368,7 +367,7 @@ export class RemoteEngine {
         source = Readable.from([rewritten.body]);
         rewrittenSize = rewritten.body.length;
       } catch (err) {
-        void prepared?.then((h) => h.destroy(), () => {});
+        release(prepared);
         res.body.destroy();
         finish();
         throw err;
@@ -475,6 +474,14 @@ export class RemoteEngine {
 /** What a download is hashed with: SHA-256 (its blob's address) and whatever else the upstream names a digest in. */
 function algorithmsFor(target: UpstreamTarget): HashAlgorithm[] {
   return ['sha256', ...(Object.keys(target.digests ?? {}) as HashAlgorithm[]).filter((a) => a !== 'sha256')];
+}
+
+/** Destroys a prepared hash stream that will hash nothing (see RemoteEngine.fetch). */
+function release(prepared: Promise<HashingStream> | undefined): void {
+  void prepared?.then(
+    (h) => h.destroy(),
+    () => {},
+  );
 }
 
 /** `make()`'s result, made once this turn of the event loop (and the I/O it started) is done. */

@@ -43,8 +43,6 @@ const MAX_TOKEN_RESPONSE = 1024 * 1024;
 export class UpstreamClient {
   private readonly http: Http1Client;
   private readonly tokens: TokenCache;
-  /** Repositories' own proxies, parsed once per URL. */
-  private readonly routes = new Map<string, ProxyRoute>();
 
   constructor(opts: UpstreamOptions) {
     const proxy = new ProxySelector(opts.proxy ?? {});
@@ -62,10 +60,7 @@ export class UpstreamClient {
   /** The proxy a repository's requests go through: its own (or none), else undefined for the server's. */
   private viaFor(up: UpstreamConfig): ProxyRoute | null | undefined {
     if (up.proxy === undefined) return undefined;
-    if (up.proxy === NO_PROXY) return null;
-    let route = this.routes.get(up.proxy);
-    if (!route) this.routes.set(up.proxy, (route = parseProxyUrl(up.proxy)));
-    return route;
+    return up.proxy === NO_PROXY ? null : parseProxyUrl(up.proxy);
   }
 
   authHeaders(up: UpstreamConfig): Record<string, string> {
@@ -104,7 +99,7 @@ export class UpstreamClient {
     const cachedToken = this.tokens.lookup(url, credentials);
     let res = await send(cachedToken ? { authorization: `Bearer ${cachedToken}` } : credentials);
     // Registries answer 401 with a Bearer challenge: fetch a token from its realm (with our credentials, if any)
-    // and try once more. Tokens are cached per realm/service/scope until they expire.
+    // and try once more. Tokens are cached per credentials and realm/service/scope until they expire.
     const challenge = res.status === 401 ? parseBearerChallenge(res.headers['www-authenticate']) : null;
     if (challenge) {
       res.body.resume();
